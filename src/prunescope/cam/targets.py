@@ -1,0 +1,155 @@
+"""CAM targets of a batch: which (sample, class[, mask]) pairs get a CAM, grouped for one gradient call each.
+
+A ``TargetGroup`` holds pairs whose samples are all different, so the gradient of the sum of their target
+scores gives every sample its own gradient in one ``torch.autograd.grad`` call (samples are independent in
+eval mode). Segmentation: one group per class present in the batch's ground truth (ignore index excluded);
+classification: one group for the whole batch.
+
+Target modes (``target``):
+
+- ``"gt"`` (alias ``"label"``): segmentation → the ground-truth mask of class c; classification → the label.
+- ``"baseline_pred"`` (alias ``"baseline_pred_mask"``): segmentation → the baseline's predicted mask of c
+  (ignore pixels removed; the classes are still those of the ground truth, so a class the baseline never
+  predicts gets an empty mask, hence constant CAMs in both models, and is skipped); classification → the
+  baseline's predicted class.
+- ``"auto"``: the Sp2PS definition's default, ``"gt"`` for segmentation and ``"baseline_pred"`` for
+  classification.
+
+The pytorch-grad-cam target objects of each pair (``library_targets``) define the same scores; the fast engine
+evaluates them vectorised.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget, SemanticSegmentationTarget
+from torch import Tensor
+
+TASKS = ("segmentation", "classification")
+TARGET_MODES = ("auto", "gt", "baseline_pred")
+_TARGET_ALIASES = {"label": "gt", "baseline_pred_mask": "baseline_pred"}
+
+
+@dataclass(frozen=True)
+class TargetGroup:
+    """Target pairs with distinct samples: scored together, one gradient call.
+
+    Attributes:
+        sample_ids: (n,) int64 indices into the batch, all different.
+        class_ids: (n,) int64 target class of each pair.
+        masks: (n, H, W) float32 pixel masks of the target (segmentation) or None (classification).
+    """
+
+    sample_ids: Tensor
+    class_ids: Tensor
+    masks: Tensor | None
+
+    def __len__(self) -> int:
+        return int(self.sample_ids.numel())
+
+    def score(self, logits: Tensor) -> Tensor:
+        """Σ over pairs of the target score: Σ_p Σ_xy logits[s_p, c_p, y, x]·mask_p(y, x), or Σ_p logits[s_p, c_p]."""
+        selected = logits[self.sample_ids, self.class_ids]
+        if self.masks is None:
+            return selected.sum()
+        return (selected * self.masks).sum()
+
+    def library_targets(self) -> list[ClassifierOutputTarget | SemanticSegmentationTarget]:
+        """The same targets as pytorch-grad-cam objects, one per pair (for its own CAM call)."""
+        if self.masks is None:
+            return [ClassifierOutputTarget(int(c)) for c in self.class_ids]
+        return [
+            SemanticSegmentationTarget(int(c), mask.detach().cpu().numpy())
+            for c, mask in zip(self.class_ids, self.masks, strict=True)
+        ]
+
+
+def resolve_target_mode(target: str, task: str) -> str:
+    """Map a target name (or alias) to ``"gt"`` or ``"baseline_pred"`` for ``task``."""
+    if task not in TASKS:
+        raise ValueError(f"Unknown task {task!r}; valid: {', '.join(TASKS)}")
+    mode = _TARGET_ALIASES.get(target, target)
+    if mode not in TARGET_MODES:
+        valid = ", ".join([*TARGET_MODES, *_TARGET_ALIASES])
+        raise ValueError(f"Unknown CAM target {target!r}; valid: {valid}")
+    if mode == "auto":
+        return "gt" if task == "segmentation" else "baseline_pred"
+    return mode
+
+
+def segmentation_groups(
+    labels: Tensor, baseline_logits: Tensor | None, *, target: str = "gt", ignore_index: int | None = None
+) -> list[TargetGroup]:
+    """One group per class present in the ground truth ``labels`` (B, H, W), ignore index excluded.
+
+    Args:
+        labels: ground truth (B, H, W) int64.
+        baseline_logits: baseline output (B, K, H, W); needed for ``target="baseline_pred"``.
+        target: ``"gt"`` or ``"baseline_pred"`` (aliases allowed).
+        ignore_index: void label, never a target and never part of a mask.
+    """
+    mode = resolve_target_mode(target, "segmentation")
+    if labels.ndim != 3:
+        raise ValueError(f"Segmentation targets need labels of shape (B, H, W); got {tuple(labels.shape)}")
+    known = labels != ignore_index if ignore_index is not None else torch.ones_like(labels, dtype=torch.bool)
+    if mode == "baseline_pred":
+        if baseline_logits is None:
+            raise ValueError("target='baseline_pred' needs the baseline's logits")
+        mask_source = baseline_logits.argmax(dim=1)
+    else:
+        mask_source = labels
+    groups = []
+    for c in torch.unique(labels[known]).tolist():
+        present = ((labels == c) & known).flatten(1).any(dim=1)
+        sample_ids = torch.nonzero(present).flatten()
+        masks = ((mask_source[sample_ids] == c) & known[sample_ids]).float()
+        groups.append(TargetGroup(sample_ids, torch.full_like(sample_ids, c), masks))
+    return groups
+
+
+def classification_groups(
+    labels: Tensor,
+    baseline_logits: Tensor | None,
+    *,
+    target: str = "baseline_pred",
+    ignore_index: int | None = None,
+) -> list[TargetGroup]:
+    """One group holding every sample, targeting its label (``"gt"``) or the baseline's prediction.
+
+    Args:
+        labels: (B,) int64 class labels.
+        baseline_logits: baseline output (B, K); needed for ``target="baseline_pred"``.
+        target: ``"gt"`` or ``"baseline_pred"`` (aliases allowed).
+        ignore_index: samples with this label are left out (``"gt"`` only).
+    """
+    mode = resolve_target_mode(target, "classification")
+    if mode == "baseline_pred":
+        if baseline_logits is None:
+            raise ValueError("target='baseline_pred' needs the baseline's logits")
+        class_ids = baseline_logits.argmax(dim=1)
+        sample_ids = torch.arange(class_ids.numel(), device=class_ids.device)
+    else:
+        keep = (
+            labels != ignore_index if ignore_index is not None else torch.ones_like(labels, dtype=torch.bool)
+        )
+        sample_ids = torch.nonzero(keep).flatten()
+        class_ids = labels[sample_ids]
+    if sample_ids.numel() == 0:
+        return []
+    return [TargetGroup(sample_ids, class_ids.long(), None)]
+
+
+def target_groups(
+    task: str,
+    labels: Tensor,
+    baseline_logits: Tensor | None,
+    *,
+    target: str = "auto",
+    ignore_index: int | None = None,
+) -> list[TargetGroup]:
+    """Target groups of a batch for ``task`` (see the module docstring for the target modes)."""
+    mode = resolve_target_mode(target, task)
+    build = segmentation_groups if task == "segmentation" else classification_groups
+    return build(labels, baseline_logits, target=mode, ignore_index=ignore_index)

@@ -1,0 +1,86 @@
+"""Base LightningDataModule: seeded loaders and the dataset description shared by all datamodules."""
+
+from __future__ import annotations
+
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+
+class SeededDataModule(pl.LightningDataModule):
+    """Holds train/val/test datasets and serves them through seeded ``DataLoader``s.
+
+    The training loader shuffles with a ``torch.Generator`` seeded by ``seed`` (same seed → same order, epoch
+    by epoch) and drops the last incomplete batch when the set has more than one batch (a batch of one breaks
+    BatchNorm after global pooling). Subclasses set ``num_classes``, ``ignore_index``, ``task`` and
+    ``class_names`` and fill ``train_dataset`` / ``val_dataset`` / ``test_dataset`` in ``setup``.
+
+    Args:
+        batch_size: samples per batch (all three loaders).
+        num_workers: loader worker processes.
+        seed: seed of the shuffling generator (and of the subclass's own randomness).
+        pin_memory: pin host memory for faster GPU transfer.
+    """
+
+    num_classes: int
+    ignore_index: int | None
+    task: str
+    class_names: list[str]
+
+    def __init__(self, batch_size: int, num_workers: int = 0, seed: int = 0, pin_memory: bool = False) -> None:
+        super().__init__()
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if num_workers < 0:
+            raise ValueError(f"num_workers must be >= 0, got {num_workers}")
+        self.batch_size = batch_size
+        self.num_workers = num_workers
+        self.seed = seed
+        self.pin_memory = pin_memory
+        self.train_dataset: Dataset | None = None
+        self.val_dataset: Dataset | None = None
+        self.test_dataset: Dataset | None = None
+
+    def check_declared(self, num_classes: int | None, task: str | None, ignore_index: int | None) -> None:
+        """Check the config's ``num_classes`` / ``task`` / ``ignore_index`` keys against the dataset's.
+
+        ``None`` means "not declared" and is not checked.
+
+        Raises:
+            ValueError: a declared value differs from the dataset's.
+        """
+        declared = {"num_classes": num_classes, "task": task, "ignore_index": ignore_index}
+        for key, value in declared.items():
+            actual = getattr(self, key)
+            if value is not None and value != actual:
+                raise ValueError(
+                    f"{type(self).__name__}: config declares {key}={value!r} but the dataset has {key}={actual!r}"
+                )
+
+    def _loader(self, dataset: Dataset | None, split: str, train: bool) -> DataLoader:
+        if dataset is None:
+            raise RuntimeError(f"{type(self).__name__}: {split} dataset not built; call setup() first")
+        generator = torch.Generator().manual_seed(self.seed) if train else None
+        drop_last = train and len(dataset) > self.batch_size  # type: ignore[arg-type]
+        return DataLoader(
+            dataset,
+            batch_size=self.batch_size,
+            shuffle=train,
+            drop_last=drop_last,
+            generator=generator,
+            num_workers=self.num_workers,
+            pin_memory=self.pin_memory,
+            persistent_workers=self.num_workers > 0,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        """Shuffled (seeded) training loader."""
+        return self._loader(self.train_dataset, "train", train=True)
+
+    def val_dataloader(self) -> DataLoader:
+        """Validation loader in dataset order."""
+        return self._loader(self.val_dataset, "val", train=False)
+
+    def test_dataloader(self) -> DataLoader:
+        """Test loader in dataset order."""
+        return self._loader(self.test_dataset, "test", train=False)

@@ -1,0 +1,65 @@
+"""Build run objects from config nodes: datamodule, module, trainer, loggers, callbacks."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytorch_lightning as pl
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.callbacks import Callback
+from pytorch_lightning.loggers import Logger
+
+from prunescope.modules import TaskModule
+
+
+def instantiate_group(node: DictConfig | None) -> list[Any]:
+    """Instantiate every entry of a group node (``callbacks``, ``logger``) that carries a ``_target_``."""
+    if node is None:
+        return []
+    return [instantiate(entry) for entry in node.values() if isinstance(entry, DictConfig) and "_target_" in entry]
+
+
+def build_module(cfg: DictConfig, datamodule: pl.LightningDataModule) -> TaskModule:
+    """The LightningModule of ``cfg.model``; the datamodule's class weights are used when the config gives none."""
+    overrides: dict[str, Any] = {}
+    weights = getattr(datamodule, "class_weights", None)
+    if "class_weights" in cfg.model and cfg.model.class_weights is None and weights is not None:
+        overrides["class_weights"] = [float(w) for w in weights]
+    module = instantiate(cfg.model, **overrides)
+    module.model_config = OmegaConf.to_container(cfg.model, resolve=True)
+    return module
+
+
+def module_from_checkpoint(checkpoint: dict[str, Any]) -> TaskModule:
+    """Rebuild the module saved in ``checkpoint`` (its ``model_config``), replay its pruning, load its weights."""
+    model_config = checkpoint.get("model_config")
+    if model_config is None:
+        raise ValueError("checkpoint has no model_config; it was not written by prunescope-train")
+    module = instantiate(OmegaConf.create(model_config))
+    module.model_config = model_config
+    module.apply_pruning_record(checkpoint.get("pruning_record") or [])
+    module.load_state_dict(checkpoint["state_dict"])
+    return module
+
+
+def build_trainer(
+    cfg: DictConfig,
+    callbacks: list[Callback],
+    loggers: list[Logger] | bool,
+    default_root_dir: str | None = None,
+    **overrides: Any,
+) -> pl.Trainer:
+    """A Trainer from ``cfg.trainer`` with the given callbacks/loggers and keyword overrides."""
+    trainer_cfg = OmegaConf.to_container(cfg.trainer, resolve=True)
+    trainer_cfg.update(overrides)
+    if default_root_dir is not None:
+        trainer_cfg["default_root_dir"] = default_root_dir
+    target = trainer_cfg.pop("_target_")
+    return instantiate({"_target_": target}, callbacks=callbacks, logger=loggers, **trainer_cfg)
+
+
+def fresh_callbacks(cfg: DictConfig) -> list[Callback]:
+    """New instances of the configured callbacks (each trainer needs its own)."""
+    return instantiate_group(copy.deepcopy(cfg.get("callbacks")))

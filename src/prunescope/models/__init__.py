@@ -1,0 +1,35 @@
+"""Networks (plain ``nn.Module``s) and their registry.
+
+Every network has ``task`` (``"segmentation"`` | ``"classification"``), ``cam_target_layer`` (dotted module path,
+resolvable with ``net.get_submodule``), ``output_layer_names`` (modules never pruned) and ``channel_ties()``
+(pairs of conv names whose output channels must be pruned with the same indices).
+"""
+
+from torch import nn
+
+from prunescope.models.segnet import SegNet
+from prunescope.models.smp_models import DeepLabV3Plus, SmpUnet
+from prunescope.models.unet import UNet
+from prunescope.models.vgg import VGG16
+
+MODELS: dict[str, type[nn.Module]] = {
+    "unet": UNet,
+    "smp_unet": SmpUnet,
+    "deeplabv3plus": DeepLabV3Plus,
+    "segnet": SegNet,
+    "vgg16": VGG16,
+}
+
+
+def build_model(name: str, **kwargs: object) -> nn.Module:
+    """Build the network registered as ``name`` with constructor keyword arguments ``kwargs``.
+
+    Raises:
+        ValueError: If ``name`` is not in ``MODELS``.
+    """
+    if name not in MODELS:
+        raise ValueError(f"Unknown model {name!r}; valid names: {', '.join(sorted(MODELS))}")
+    return MODELS[name](**kwargs)
+
+
+__all__ = ["MODELS", "DeepLabV3Plus", "SegNet", "SmpUnet", "UNet", "VGG16", "build_model"]

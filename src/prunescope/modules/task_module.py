@@ -1,0 +1,134 @@
+"""The Lightning module shared by both tasks: network, optimizer factories, pruning record and distillation."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from torch import nn
+
+OptimizerFactory = Callable[..., torch.optim.Optimizer]
+SchedulerFactory = Callable[..., Any]
+
+
+class TaskModule(pl.LightningModule):
+    """Wraps a network with a loss, an optimizer/scheduler built from Hydra partials and a pruning record.
+
+    Subclasses supply the loss, the distillation term and the metrics; this class owns what pruning needs:
+
+    - ``optimizer_factory`` / ``scheduler_factory`` are called on the *current* parameters in
+      :meth:`configure_optimizers`, so a callback can replace them and call
+      ``trainer.strategy.setup_optimizers(trainer)`` after channels were removed.
+    - ``pruning_record`` (JSON-safe list of operations) is saved in every checkpoint as
+      ``checkpoint["pruning_record"]``; loading into a fresh module replays it on :attr:`net` before the weights load.
+    - ``model_config`` (the resolved ``model`` config node, set by the train script) is saved as
+      ``checkpoint["model_config"]`` so that ``prunescope-sp2ps`` can rebuild a model from its checkpoint alone.
+    - :meth:`set_teacher` enables knowledge distillation from a frozen copy of the baseline.
+
+    Args:
+        net: the network (``forward(x)`` returns logits).
+        optimizer: partial optimizer, called as ``optimizer(params=...)``.
+        scheduler: partial LR scheduler, called as ``scheduler(optimizer=...)``, or ``None``.
+        scheduler_interval: ``"epoch"`` or ``"step"``.
+    """
+
+    def __init__(
+        self,
+        net: nn.Module,
+        optimizer: OptimizerFactory,
+        scheduler: SchedulerFactory | None = None,
+        scheduler_interval: str = "epoch",
+    ) -> None:
+        super().__init__()
+        if scheduler_interval not in ("epoch", "step"):
+            raise ValueError(f"scheduler_interval must be 'epoch' or 'step', got {scheduler_interval!r}")
+        self.net = net
+        self.optimizer_factory = optimizer
+        self.scheduler_factory = scheduler
+        self.scheduler_interval = scheduler_interval
+        self.pruning_record: list[dict[str, Any]] = []
+        self.model_config: dict[str, Any] | None = None  # resolved ``model`` config, saved so checkpoints rebuild
+        self.teacher: nn.Module | None = None
+        self.distill_alpha = 0.0
+        self.distill_temperature = 1.0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+    # ----------------------------------------------------------------------------------------- distillation
+    def set_teacher(self, teacher: nn.Module | None, alpha: float = 0.5, temperature: float = 4.0) -> None:
+        """Distil from ``teacher`` (kept frozen, in eval mode): ``loss = (1 - alpha) * task + alpha * T² · KL``.
+
+        ``teacher=None`` or ``alpha=0`` switches distillation off. The teacher is not a submodule, so it is neither
+        saved in checkpoints nor trained.
+        """
+        if not 0.0 <= alpha <= 1.0:
+            raise ValueError(f"distillation alpha must be in [0, 1], got {alpha}")
+        if temperature <= 0:
+            raise ValueError(f"distillation temperature must be > 0, got {temperature}")
+        if teacher is None or alpha == 0.0:
+            self.__dict__["teacher"] = None
+            self.distill_alpha = 0.0
+            return
+        frozen = copy.deepcopy(teacher).to(self.device).eval()
+        frozen.requires_grad_(False)
+        self.__dict__["teacher"] = frozen  # plain attribute: not registered as a submodule
+        self.distill_alpha = float(alpha)
+        self.distill_temperature = float(temperature)
+
+    def distillation_loss(self, student_logits: torch.Tensor, teacher_logits: torch.Tensor) -> torch.Tensor:
+        """T² · KL(softmax(teacher/T) ‖ softmax(student/T)), averaged over samples (and pixels), class dim 1."""
+        t = self.distill_temperature
+        log_p_student = torch.log_softmax(student_logits / t, dim=1)
+        log_p_teacher = torch.log_softmax(teacher_logits / t, dim=1)
+        kl = (log_p_teacher.exp() * (log_p_teacher - log_p_student)).sum(dim=1)
+        return kl.mean() * t * t
+
+    def task_loss(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def training_loss(self, images: torch.Tensor, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Task loss, mixed with the distillation term when a teacher is set."""
+        loss = self.task_loss(logits, targets)
+        if self.teacher is not None and self.distill_alpha > 0:
+            self.teacher.to(images.device)
+            with torch.no_grad():
+                teacher_logits = self.teacher(images)
+            kd = self.distillation_loss(logits, teacher_logits)
+            self.log("train/distill_loss", kd, on_step=False, on_epoch=True)
+            loss = (1.0 - self.distill_alpha) * loss + self.distill_alpha * kd
+        return loss
+
+    # ----------------------------------------------------------------------------------------- optimisation
+    def configure_optimizers(self) -> dict[str, Any]:
+        optimizer = self.optimizer_factory(params=[p for p in self.parameters() if p.requires_grad])
+        if self.scheduler_factory is None:
+            return {"optimizer": optimizer}
+        scheduler = self.scheduler_factory(optimizer=optimizer)
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "interval": self.scheduler_interval, "frequency": 1},
+        }
+
+    # ----------------------------------------------------------------------------------------- checkpoints
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["pruning_record"] = copy.deepcopy(self.pruning_record)
+        if self.model_config is not None:
+            checkpoint["model_config"] = copy.deepcopy(self.model_config)
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self.apply_pruning_record(checkpoint.get("pruning_record") or [])
+
+    def apply_pruning_record(self, record: list[dict[str, Any]]) -> None:
+        """Bring a fresh :attr:`net` to the pruned architecture of ``record`` (no-op if already applied)."""
+        if not record or record == self.pruning_record:
+            return
+        if self.pruning_record:
+            raise ValueError("cannot apply a pruning record to a network that is already pruned differently")
+        from prunescope.pruning import replay
+
+        replay(self.net, record)
+        self.pruning_record = copy.deepcopy(list(record))

@@ -1,0 +1,320 @@
+"""Public pruning API: ``prune`` a model in place and ``replay`` a pruning record on a fresh one.
+
+Channels are physically removed with Torch-Pruning's ``DependencyGraph`` (coupled convs, BatchNorms,
+concatenations and residual additions follow automatically); ties invisible to autograd (SegNet unpool indices)
+are merged by :mod:`prunescope.pruning.coupling`.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import torch
+import torch_pruning as tp
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from prunescope.pruning.coupling import declared_ties, merge_tied_groups, tie_closure
+from prunescope.pruning.criteria import CRITERIA, Criterion
+from prunescope.pruning.groups import ChannelUnit, build_graph, iter_groups, prune_unit
+from prunescope.pruning.selection import Limits, protect_producers
+
+SCOPES = ("global", "local")
+RECORD_OPS = ("channels", "unet_levels")
+
+
+@dataclass
+class PruningResult:
+    """Outcome of one :func:`prune` call.
+
+    Attributes:
+        method: Criterion name.
+        ratio: Requested fraction of prunable filters removed.
+        params_before: Parameter count before pruning.
+        params_after: Parameter count after pruning.
+        macs_before: Multiply-accumulates of one ``example_inputs`` forward before pruning.
+        macs_after: Same after pruning.
+        kept: Producer layer name -> kept output-channel indices (indexing before this call).
+        removed: Producer layer name -> removed output-channel indices (same indexing).
+        record: JSON-safe list of operations that :func:`replay` applies to a fresh model.
+        details: Criterion extras (e.g. ``tau`` found by pca_nci).
+    """
+
+    method: str
+    ratio: float
+    params_before: int
+    params_after: int
+    macs_before: int
+    macs_after: int
+    kept: dict[str, list[int]] = field(default_factory=dict)
+    removed: dict[str, list[int]] = field(default_factory=dict)
+    record: list[dict] = field(default_factory=list)
+    details: dict = field(default_factory=dict)
+
+    @property
+    def removed_fraction(self) -> float:
+        """Fraction of the examined filters actually removed."""
+        total = sum(len(k) + len(r) for k, r in zip(self.kept.values(), self.removed.values(), strict=True))
+        return sum(len(r) for r in self.removed.values()) / total if total else 0.0
+
+
+@dataclass
+class PruningPlan:
+    """Channels chosen for removal, before anything is removed.
+
+    Attributes:
+        graph: Dependency graph of the model.
+        units: Prunable units.
+        removal: Unit name -> unit channel indices to remove.
+        criterion: The criterion used (holds statistics, e.g. ``tau``).
+    """
+
+    graph: tp.DependencyGraph
+    units: list[ChannelUnit]
+    removal: dict[str, list[int]]
+    criterion: Criterion
+
+    def per_layer(self) -> tuple[dict[str, list[int]], dict[str, list[int]]]:
+        """``(kept, removed)``: producer layer name -> its own output-channel indices."""
+        kept: dict[str, list[int]] = {}
+        removed: dict[str, list[int]] = {}
+        for unit in self.units:
+            drop = set(self.removal[unit.name])
+            for member in unit.producers:
+                pairs = sorted(zip(member.idxs, member.root_idxs, strict=True))
+                kept[member.name] = [i for i, root in pairs if root not in drop]
+                removed[member.name] = [i for i, root in pairs if root in drop]
+        return kept, removed
+
+
+def make_criterion(method: str, options: dict | None = None) -> Criterion:
+    """Instantiate the criterion ``method`` with its ``options``.
+
+    Raises:
+        ValueError: Unknown method or option (the message lists the valid ones).
+    """
+    if method not in CRITERIA:
+        raise ValueError(f"unknown pruning method {method!r}; valid: {', '.join(CRITERIA)}")
+    cls = CRITERIA[method]
+    valid = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
+    unknown = sorted(set(options or {}) - set(valid))
+    if unknown:
+        raise ValueError(f"unknown option(s) {unknown} for method {method!r}; valid: {valid or 'none'}")
+    return cls(**(options or {}))
+
+
+def _excluded_layers(model: nn.Module, ignored_layers: Sequence[str] | None) -> list[str]:
+    """Conv names never pruned: output layers, ignored layers (and their sub-convs) and their tie partners."""
+    modules = dict(model.named_modules())
+    names = list(getattr(model, "output_layer_names", ())) + list(ignored_layers or [])
+    unknown = [name for name in names if name not in modules]
+    if unknown:
+        convs = [n for n, m in modules.items() if isinstance(m, nn.modules.conv._ConvNd)]
+        raise ValueError(f"unknown layer name(s) {unknown}; valid names include {convs[:6]}")
+    excluded = set()
+    for name in names:
+        for sub_name, sub in modules[name].named_modules():
+            if isinstance(sub, nn.modules.conv._ConvNd | nn.Linear):
+                excluded.add(f"{name}.{sub_name}" if sub_name else name)
+    return sorted(tie_closure(declared_ties(model), excluded))
+
+
+def _validate(
+    ratio: float, scope: str, round_to: int | None, min_channels: int, calibration_batches: int
+) -> None:
+    if not 0.0 <= float(ratio) < 1.0:
+        raise ValueError(f"ratio must be in [0, 1), got {ratio}")
+    if scope not in SCOPES:
+        raise ValueError(f"unknown scope {scope!r}; valid: {', '.join(SCOPES)}")
+    if round_to is not None and int(round_to) < 1:
+        raise ValueError(f"round_to must be a positive integer or None, got {round_to}")
+    if int(min_channels) < 1:
+        raise ValueError(f"min_channels must be >= 1 (a layer is never emptied), got {min_channels}")
+    if int(calibration_batches) < 1:
+        raise ValueError(f"calibration_batches must be >= 1, got {calibration_batches}")
+
+
+def _device(model: nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
+def prunable_units(
+    model: nn.Module, example_inputs: torch.Tensor, ignored_layers: Sequence[str] | None = None
+) -> tuple[tp.DependencyGraph, list[ChannelUnit]]:
+    """``(graph, units)``: dependency graph and prunable channel units of ``model`` (excluded layers left out).
+
+    A unit's weight ``w_u`` (producer convs) times its channels ``C_u`` is its number of prunable filters.
+    """
+    excluded = _excluded_layers(model, ignored_layers)
+    graph = build_graph(model, example_inputs.to(_device(model)))
+    groups = list(iter_groups(graph, model, excluded))
+    return graph, merge_tied_groups(graph, groups, declared_ties(model))
+
+
+def prunable_layers(
+    model: nn.Module, example_inputs: torch.Tensor, ignored_layers: Sequence[str] | None = None
+) -> list[str]:
+    """Names of the convs whose output channels :func:`prune` may remove."""
+    _, units = prunable_units(model, example_inputs, ignored_layers)
+    return [name for unit in units for name in unit.layer_names]
+
+
+def plan_pruning(
+    model: nn.Module,
+    example_inputs: torch.Tensor,
+    method: str = "pca_nci",
+    ratio: float = 0.5,
+    scope: str = "global",
+    calibration: Iterable | None = None,
+    ignored_layers: Sequence[str] | None = None,
+    round_to: int | None = None,
+    min_channels: int = 1,
+    calibration_batches: int = 4,
+    method_options: dict | None = None,
+) -> PruningPlan:
+    """Choose the channels :func:`prune` would remove, without removing them (arguments as in :func:`prune`)."""
+    criterion = make_criterion(method, method_options)
+    _validate(ratio, scope, round_to, min_channels, calibration_batches)
+    if criterion.needs_calibration and calibration is None:
+        raise ValueError(f"method {method!r} needs calibration batches (calibration=None)")
+    graph, units = prunable_units(model, example_inputs, ignored_layers)
+    limits = Limits(int(min_channels), None if round_to is None else int(round_to))
+    if not units or (ratio == 0 and criterion.uses_ratio):
+        return PruningPlan(graph, units, {u.name: [] for u in units}, criterion)
+    criterion.prepare(model, graph, units, calibration, int(calibration_batches))
+    removal = criterion.select(units, float(ratio), scope, limits)
+    removal = {u.name: protect_producers(u, removal[u.name], criterion(u), limits) for u in units}
+    return PruningPlan(graph, units, removal, criterion)
+
+
+def count_params(model: nn.Module) -> int:
+    """Number of parameters."""
+    return sum(p.numel() for p in model.parameters())
+
+
+def measure(model: nn.Module, example_inputs: torch.Tensor) -> tuple[int, tuple[int, ...]]:
+    """``(MACs, output shape)`` of one eval, no-grad forward of ``example_inputs``.
+
+    MACs are ``torch.utils.flop_counter`` FLOPs / 2 (convolutions and matrix products).
+    """
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+            output = model(example_inputs)
+        return int(counter.get_total_flops()) // 2, tuple(output.shape)
+    finally:
+        model.train(was_training)
+
+
+def count_macs(model: nn.Module, example_inputs: torch.Tensor) -> int:
+    """Multiply-accumulates of one forward of ``example_inputs`` (see :func:`measure`)."""
+    return measure(model, example_inputs)[0]
+
+
+def prune(
+    model: nn.Module,
+    example_inputs: torch.Tensor,
+    method: str = "pca_nci",
+    ratio: float = 0.5,
+    scope: str = "global",
+    calibration: Iterable | None = None,
+    ignored_layers: Sequence[str] | None = None,
+    round_to: int | None = None,
+    min_channels: int = 1,
+    calibration_batches: int = 4,
+    method_options: dict | None = None,
+) -> PruningResult:
+    """Remove output channels of ``model``'s convs in place.
+
+    Args:
+        model: Network (output layers in ``model.output_layer_names`` are never pruned).
+        example_inputs: Input batch used to trace the network (its shape is stored in the record).
+        method: One of ``CRITERIA`` (random, l1, l2, fpgm, bn_scale, taylor, pca_nci, isd).
+        ratio: Fraction of prunable filters removed, in [0, 1) (over all layers for global scope, per layer for
+            local scope). ``0`` leaves the model unchanged.
+        scope: ``"global"`` or ``"local"``.
+        calibration: Iterable of ``(images, targets)`` batches; needed by taylor, pca_nci and isd.
+        ignored_layers: Module names kept intact (with their sub-convs and tie partners).
+        round_to: Kept channel counts rounded up to a multiple of this.
+        min_channels: Fewest channels a layer keeps.
+        calibration_batches: Batches of ``calibration`` used.
+        method_options: Criterion options (pca_nci: ``variance``; isd: ``alpha``; taylor: ``ignore_index``;
+            random: ``seed``).
+
+    Returns:
+        Counts before/after, kept/removed indices per layer and the replay record.
+
+    Raises:
+        ValueError: Invalid ratio, scope, method, option or layer name (raised before any work).
+    """
+    example_inputs = example_inputs.to(_device(model))
+    plan = plan_pruning(
+        model, example_inputs, method, ratio, scope, calibration, ignored_layers, round_to, min_channels,
+        calibration_batches, method_options,
+    )  # fmt: skip
+    params_before = count_params(model)
+    macs_before, shape_before = measure(model, example_inputs)
+    kept, removed = plan.per_layer()
+    for unit in plan.units:
+        prune_unit(plan.graph, unit, plan.removal[unit.name])
+    history = [
+        [str(name), bool(is_out), [int(i) for i in idxs]]
+        for name, is_out, idxs in plan.graph.pruning_history()
+    ]
+    record = (
+        [{"op": "channels", "input_shape": [1, *example_inputs.shape[1:]], "history": history}]
+        if history
+        else []
+    )
+    macs_after, shape_after = measure(model, example_inputs) if history else (macs_before, shape_before)
+    if shape_after != shape_before:
+        raise RuntimeError(
+            "pruning changed the output shape: an output layer is missing from output_layer_names"
+        )
+    details = {"tau": plan.criterion.tau} if getattr(plan.criterion, "tau", None) is not None else {}
+    return PruningResult(
+        method=method,
+        ratio=float(ratio),
+        params_before=params_before,
+        params_after=count_params(model),
+        macs_before=macs_before,
+        macs_after=macs_after,
+        kept=kept,
+        removed=removed,
+        record=record,
+        details=details,
+    )
+
+
+def replay(model: nn.Module, record: Sequence[dict]) -> nn.Module:
+    """Apply a pruning record (list of ops, in order) to a fresh model of the same architecture, in place.
+
+    Ops: ``{"op": "channels", "input_shape": [...], "history": [[name, is_out, [idx, ...]], ...]}`` (Torch-Pruning
+    pruning history, replayed on a dependency graph traced with a zero input of ``input_shape``) and
+    ``{"op": "unet_levels", "levels": k}`` (calls ``model.remove_deepest_levels(k)``).
+
+    Returns:
+        The same model, pruned.
+    """
+    for op in record:
+        kind = op.get("op")
+        if kind == "channels":
+            example = torch.zeros(
+                *op["input_shape"], device=_device(model)
+            )  # no RNG use: values are irrelevant
+            graph = build_graph(model, example)
+            graph.load_pruning_history(
+                [[name, bool(is_out), list(idxs)] for name, is_out, idxs in op["history"]]
+            )
+        elif kind == "unet_levels":
+            if not hasattr(model, "remove_deepest_levels"):
+                raise ValueError(
+                    f"record op 'unet_levels' needs a model with remove_deepest_levels(), got {type(model).__name__}"
+                )
+            model.remove_deepest_levels(int(op["levels"]))
+        else:
+            raise ValueError(f"unknown record op {kind!r}; valid: {', '.join(RECORD_OPS)}")
+    return model

@@ -1,0 +1,120 @@
+"""PCA + next-convolution influence (López-González et al., Neural Networks 2024).
+
+*How many*: for layer l with activation covariance eigenvalues ``lambda_1 >= ... >= lambda_C``,
+``k_l(tau) = min { k : sum_{i<=k} lambda_i >= tau sum_i lambda_i }`` channels are kept. With a target ratio R,
+``tau`` is found by bisection so that ``sum_l w_l (C_l - k_l(tau)) / sum_l w_l C_l ~= R``; or ``variance=tau`` is
+given directly. *Which*: layer l keeps its ``k_l`` channels of highest NCI.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import torch
+import torch_pruning as tp
+from torch import nn
+
+from prunescope.pruning.criteria.base import Criterion
+from prunescope.pruning.criteria.next_conv_influence import next_conv_influence
+from prunescope.pruning.groups import ChannelUnit
+from prunescope.pruning.selection import Limits, lowest, select_by_rank
+from prunescope.pruning.statistics import collect_unit_statistics
+
+
+def explained_variance_curve(covariance: torch.Tensor) -> torch.Tensor:
+    """Cumulative explained-variance fractions of the eigenvalues in decreasing order, shape (C,)."""
+    eigenvalues = torch.linalg.eigvalsh(covariance.to(torch.float64)).flip(0).clamp(min=0)
+    total = eigenvalues.sum()
+    if total <= 0:
+        return torch.ones_like(eigenvalues)
+    return eigenvalues.cumsum(0) / total
+
+
+def components_for_variance(curve: torch.Tensor, tau: float) -> int:
+    """``k(tau)``: smallest k >= 1 whose top-k eigenvalues explain at least ``tau`` of the variance."""
+    reached = (curve >= tau - 1e-12).nonzero()
+    return int(reached[0]) + 1 if len(reached) else len(curve)
+
+
+def bisect_variance(
+    curves: dict[str, torch.Tensor],
+    units: Sequence[ChannelUnit],
+    ratio: float,
+    limits: Limits,
+    steps: int = 60,
+) -> float:
+    """``tau`` in [0, 1] whose removed fraction ``sum_u w_u n_u(tau) / sum_u w_u C_u`` is closest to ``ratio``."""
+    total = sum(u.weight * u.channels for u in units)
+
+    def removed_fraction(tau: float) -> float:
+        removed = sum(
+            u.weight * limits.removal(u.channels, u.channels - components_for_variance(curves[u.name], tau))
+            for u in units
+        )
+        return removed / total
+
+    low, high = 0.0, 1.0  # removed_fraction decreases with tau
+    for _ in range(steps):
+        middle = (low + high) / 2
+        if removed_fraction(middle) > ratio:
+            low = middle
+        else:
+            high = middle
+    return min((low, high), key=lambda tau: abs(removed_fraction(tau) - ratio))
+
+
+class PCANCICriterion(Criterion):
+    """Scores are NCI; the per-layer counts come from PCA of the activations (see module docstring).
+
+    Options:
+        variance: Explained-variance threshold ``tau`` in (0, 1]; ``None`` finds ``tau`` from ``ratio``.
+
+    With ``scope="local"`` and no ``variance``, every layer keeps ``C_l - round(R C_l)`` channels of highest NCI.
+    For merged (tied) units, ``k`` is the largest over the merged roots.
+    """
+
+    name = "pca_nci"
+    needs_calibration = True
+
+    def __init__(self, variance: float | None = None) -> None:
+        if variance is not None and not 0.0 < float(variance) <= 1.0:
+            raise ValueError(f"pca_nci variance must be in (0, 1], got {variance}")
+        self.variance = None if variance is None else float(variance)
+        self.curves: dict[str, torch.Tensor] = {}
+        self.tau: float | None = None
+
+    @property
+    def uses_ratio(self) -> bool:
+        return self.variance is None
+
+    def prepare(
+        self,
+        model: nn.Module,
+        graph: tp.DependencyGraph,
+        units: Sequence[ChannelUnit],
+        calibration: Iterable | None,
+        batches: int,
+    ) -> None:
+        stats = collect_unit_statistics(model, graph, units, calibration, batches, with_covariance=True)
+        self.curves = {}
+        for unit in units:
+            curves = [explained_variance_curve(s.covariance) for s in stats[unit.name]]
+            # elementwise min over roots: k(tau) is then the max of the roots' k
+            self.curves[unit.name] = torch.stack(curves).min(dim=0).values
+
+    def __call__(self, unit: ChannelUnit) -> torch.Tensor:
+        return next_conv_influence(unit)
+
+    def select(
+        self, units: Sequence[ChannelUnit], ratio: float, scope: str, limits: Limits
+    ) -> dict[str, list[int]]:
+        if self.variance is None and scope == "local":
+            return select_by_rank(units, {u.name: self(u) for u in units}, ratio, scope, limits)
+        self.tau = (
+            self.variance if self.variance is not None else bisect_variance(self.curves, units, ratio, limits)
+        )
+        removal = {}
+        for unit in units:
+            keep = components_for_variance(self.curves[unit.name], self.tau)
+            removal[unit.name] = lowest(self(unit), limits.removal(unit.channels, unit.channels - keep))
+        return removal

@@ -1,0 +1,40 @@
+"""Write every report file for a set of job rows into one folder."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from prunescope.reporting.csv_files import write_results_csv, write_summary_csv
+from prunescope.reporting.plots import write_plots
+from prunescope.reporting.summary import summarize, summarize_baselines
+from prunescope.reporting.tables import render_latex, render_markdown
+
+
+def write_report(rows: Sequence[Mapping[str, Any]], out_dir: str | os.PathLike[str]) -> dict[str, Path]:
+    """Write results.csv, summary.csv, results.md, results.tex and the PNG plots into ``out_dir``.
+
+    Args:
+        rows: job rows from :func:`prunescope.reporting.collect_runs` (failed jobs included).
+        out_dir: output folder (created).
+
+    Returns:
+        ``{"results_csv", "summary_csv", "markdown", "latex", <plot name>...: path}``; a plot with no data
+        (e.g. Sp2PS disabled everywhere) is left out.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    summary = summarize(rows)
+    baselines = summarize_baselines(rows)
+    files = {
+        "results_csv": write_results_csv(out / "results.csv", rows),
+        "summary_csv": write_summary_csv(out / "summary.csv", summary),
+        "markdown": out / "results.md",
+        "latex": out / "results.tex",
+    }
+    files["markdown"].write_text(render_markdown(rows, summary, baselines), encoding="utf-8")
+    files["latex"].write_text(render_latex(rows, summary, baselines), encoding="utf-8")
+    files.update(write_plots(summary, out, baselines))
+    return files

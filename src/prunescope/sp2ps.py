@@ -1,0 +1,55 @@
+"""``prunescope-sp2ps baseline_ckpt=... pruned_ckpt=... data=...``: Sp2PS of any two checkpoints on a test split."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import hydra
+import pytorch_lightning as pl
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+
+from prunescope.instantiate import build_trainer, module_from_checkpoint
+from prunescope.run_record import write_json_atomic
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """A PruneScope checkpoint (``weights_only=True``), with a clear error when missing."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def score_checkpoints(cfg: DictConfig) -> dict[str, Any]:
+    """Sp2PS of ``cfg.pruned_ckpt`` against ``cfg.baseline_ckpt`` on ``cfg.data``'s test split."""
+    baseline = module_from_checkpoint(load_checkpoint(cfg.baseline_ckpt))
+    pruned = module_from_checkpoint(load_checkpoint(cfg.pruned_ckpt))
+    if cfg.get("seed") is not None:
+        pl.seed_everything(int(cfg.seed), workers=True)
+    datamodule = instantiate(cfg.data)
+    callback = instantiate(cfg.cam)
+    callback.set_baseline(baseline.net)
+    trainer = build_trainer(cfg, callbacks=[callback], loggers=False, enable_checkpointing=False)
+    trainer.test(pruned, datamodule=datamodule, verbose=False)
+    result = {"baseline_ckpt": str(cfg.baseline_ckpt), "pruned_ckpt": str(cfg.pruned_ckpt), **callback.result}
+    write_json_atomic(Path(cfg.paths.output_dir) / "sp2ps.json", result)
+    return result
+
+
+@hydra.main(version_base="1.3", config_path="../../conf", config_name="sp2ps")
+def main(cfg: DictConfig) -> None:
+    try:
+        result = score_checkpoints(cfg)
+    except FileNotFoundError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
+    for key in ("sp2ps", "spatial", "spectral", "pairs", "skipped"):
+        print(f"{key}: {result.get(key)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,183 @@
+"""Fast CAM engine: equal to pytorch-grad-cam's own call, state left untouched, hooks released."""
+
+from __future__ import annotations
+
+import copy
+import gc
+import warnings
+
+import pytest
+import torch
+from torch import nn
+
+from prunescope.cam import GRADIENT_METHODS, CamExtractor, cam_pairs, library_cams, target_groups
+from prunescope.metrics import Sp2PS
+
+IGNORE = 255
+
+
+def relative_difference(mine: torch.Tensor, reference: torch.Tensor) -> float:
+    return float((mine - reference).abs().max() / reference.abs().max())
+
+
+@pytest.mark.parametrize("method", [*GRADIENT_METHODS, "eigencam"])
+@pytest.mark.parametrize("layer", [None, "model.decoder.blocks.1"])
+def test_segmentation_cams_equal_pytorch_grad_cam(seg_net, seg_batch, method, layer) -> None:
+    images, labels = seg_batch
+    extractor = CamExtractor(seg_net, method, layer)
+    captured = extractor.forward(images)
+    groups = target_groups("segmentation", labels, captured.logits.detach(), ignore_index=IGNORE)
+    assert sum(len(g) for g in groups) == 8  # 3 + 3 + 2 pairs: several classes per image
+    raw = extractor.cams(captured, groups, raw=True)
+    reference_raw = library_cams(seg_net, images, groups, method=method, target_layer=layer, raw=True)
+    assert reference_raw.abs().max() > 0
+    assert relative_difference(raw, reference_raw) <= 1e-5
+    scaled = extractor(images, groups)
+    reference = library_cams(seg_net, images, groups, method=method, target_layer=layer)
+    assert scaled.shape == (8, 32, 48)
+    torch.testing.assert_close(scaled, reference, atol=1e-4, rtol=0)  # cv2 vs torch bilinear resize
+
+
+@pytest.mark.parametrize("method", [*GRADIENT_METHODS, "eigencam"])
+@pytest.mark.parametrize("layer", [None, "features.32"])
+def test_classification_cams_equal_pytorch_grad_cam(cls_net, method, layer) -> None:
+    images = torch.randn(6, 3, 32, 32, generator=torch.Generator().manual_seed(2))
+    labels = torch.tensor([0, 1, 2, 3, 4, 5])
+    extractor = CamExtractor(cls_net, method, layer)
+    captured = extractor.forward(images)
+    groups = target_groups("classification", labels, captured.logits.detach(), target="gt")
+    raw = extractor.cams(captured, groups, raw=True)
+    reference_raw = library_cams(cls_net, images, groups, method=method, target_layer=layer, raw=True)
+    assert reference_raw.abs().max() > 0
+    assert relative_difference(raw, reference_raw) <= 1e-5
+    torch.testing.assert_close(
+        extractor(images, groups),
+        library_cams(cls_net, images, groups, method=method, target_layer=layer),
+        atol=1e-4,
+        rtol=0,
+    )
+
+
+def test_project_unet_cams_equal_pytorch_grad_cam(seg_batch) -> None:
+    torch.manual_seed(3)
+    from prunescope.models import build_model
+
+    net = build_model("unet", num_classes=4, depth=2, base_channels=4).eval()
+    images, labels = seg_batch
+    groups = target_groups("segmentation", labels, None, ignore_index=IGNORE)
+    extractor = CamExtractor(net, "gradcam")
+    raw = extractor(images, groups, raw=True)
+    reference_raw = library_cams(net, images, groups, method="gradcam", raw=True)
+    assert relative_difference(raw, reference_raw) <= 1e-5
+
+
+def test_same_model_scores_one(seg_net, seg_batch, cls_net) -> None:
+    images, labels = seg_batch
+    pairs = cam_pairs(seg_net, copy.deepcopy(seg_net), images, labels, ignore_index=IGNORE)
+    metric = Sp2PS(num_classes=4)
+    metric.update(pairs.h0, pairs.h1, pairs.class_ids)
+    result = metric.compute()
+    assert result["pairs"] + result["skipped"] == 8 and result["pairs"] > 0
+    assert result["sp2ps"] == pytest.approx(1.0, abs=1e-6)
+    assert all(v == pytest.approx(1.0, abs=1e-6) for v in result["per_class"].values())
+
+    images = torch.randn(4, 3, 32, 32, generator=torch.Generator().manual_seed(4))
+    pairs = cam_pairs(cls_net, cls_net, images, torch.zeros(4, dtype=torch.long), target_layer="features.32")
+    metric = Sp2PS()
+    metric.update(pairs.h0, pairs.h1)
+    result = metric.compute()
+    assert result["pairs"] > 0 and result["sp2ps"] == pytest.approx(1.0, abs=1e-6)
+
+
+def test_perturbed_model_scores_below_one(seg_net, seg_batch, perturbed_copy) -> None:
+    images, labels = seg_batch
+    pairs = cam_pairs(seg_net, perturbed_copy(seg_net, scale=0.5), images, labels, ignore_index=IGNORE)
+    metric = Sp2PS()
+    metric.update(pairs.h0, pairs.h1)
+    assert 0.0 < metric.compute()["sp2ps"] < 0.99
+    assert set(pairs.class_ids.tolist()) == {0, 1, 2, 3}  # 255 never a target
+
+
+def test_targets_follow_labels_or_baseline_prediction(cls_net, seg_net, seg_batch) -> None:
+    images = torch.randn(5, 3, 32, 32, generator=torch.Generator().manual_seed(5))
+    labels = torch.tensor([9, 8, IGNORE, 6, 5])
+    with torch.no_grad():
+        predicted = cls_net(images).argmax(dim=1)
+    by_label = cam_pairs(cls_net, cls_net, images, labels, target="label", ignore_index=IGNORE)
+    assert by_label.class_ids.tolist() == [9, 8, 6, 5] and by_label.sample_ids.tolist() == [0, 1, 3, 4]
+    by_prediction = cam_pairs(cls_net, cls_net, images, labels)  # "auto" = baseline_pred for classification
+    assert by_prediction.class_ids.tolist() == predicted.tolist()
+
+    seg_images, seg_labels = seg_batch
+    with torch.no_grad():
+        seg_predicted = seg_net(seg_images).argmax(dim=1)
+    groups = target_groups(
+        "segmentation", seg_labels, seg_net(seg_images), target="baseline_pred_mask", ignore_index=IGNORE
+    )
+    for group in groups:
+        for sample, c, mask in zip(group.sample_ids, group.class_ids, group.masks, strict=True):
+            expected = (seg_predicted[sample] == c) & (seg_labels[sample] != IGNORE)
+            assert torch.equal(mask.bool(), expected)
+
+
+def test_engine_leaves_model_state_and_releases_hooks(seg_net, seg_batch, perturbed_copy) -> None:
+    images, labels = seg_batch
+    net = copy.deepcopy(seg_net).train()
+    frozen = next(net.parameters())
+    frozen.requires_grad_(False)
+    flags = [p.requires_grad for p in net.parameters()]
+    other = perturbed_copy(seg_net)
+
+    def live_tensors() -> int:
+        gc.collect()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # isinstance on torch's deprecated lazy objects warns
+            return sum(1 for obj in gc.get_objects() if isinstance(obj, torch.Tensor))
+
+    cam_pairs(net, other, images, labels, task="segmentation", ignore_index=IGNORE)
+    before = live_tensors()
+    for _ in range(50):
+        cam_pairs(net, other, images, labels, task="segmentation", ignore_index=IGNORE)
+    assert live_tensors() <= before + 5
+    assert net.training
+    assert [p.requires_grad for p in net.parameters()] == flags
+    assert all(p.grad is None for p in net.parameters())
+    for model in (net, other):
+        assert all(not m._forward_hooks and not m._backward_hooks for m in model.modules())
+
+
+def test_engine_works_inside_inference_mode(seg_net, seg_batch) -> None:
+    images, labels = seg_batch
+    expected = cam_pairs(seg_net, seg_net, images, labels, ignore_index=IGNORE)
+    with torch.inference_mode():
+        inference_images, inference_labels = images.clone(), labels.clone()
+        pairs = cam_pairs(seg_net, seg_net, inference_images, inference_labels, ignore_index=IGNORE)
+    torch.testing.assert_close(pairs.h0, expected.h0)
+    assert not pairs.h0.is_inference()
+
+
+def test_scorecam_falls_back_to_pytorch_grad_cam(seg_batch) -> None:
+    torch.manual_seed(6)
+    from prunescope.models import build_model
+
+    net = build_model("unet", num_classes=4, depth=2, base_channels=2).eval()
+    images, labels = seg_batch
+    groups = target_groups("segmentation", labels[:1], None, ignore_index=IGNORE)
+    maps = CamExtractor(net, "scorecam")(images[:1], groups)
+    assert maps.shape == (3, 32, 48)
+    assert maps.min() >= 0 and maps.max() <= 1
+    with pytest.raises(ValueError, match="scorecam"):
+        CamExtractor(net, "scorecam")(images[:1], groups, raw=True)
+
+
+def test_bad_arguments_raise(seg_net) -> None:
+    with pytest.raises(ValueError, match="valid: gradcam"):
+        CamExtractor(seg_net, "gradcam+++")
+    with pytest.raises(ValueError, match="does not exist"):
+        CamExtractor(seg_net, "gradcam", "model.nowhere")
+    with pytest.raises(ValueError, match="cam_target_layer"):
+        CamExtractor(nn.Sequential(nn.Conv2d(3, 2, 1)), "gradcam")
+    with pytest.raises(ValueError, match="Unknown CAM target"):
+        target_groups("segmentation", torch.zeros(1, 8, 8, dtype=torch.long), None, target="pred")
+    with pytest.raises(ValueError, match="Unknown task"):
+        target_groups("detection", torch.zeros(1, 8, 8, dtype=torch.long), None)

@@ -1,0 +1,91 @@
+"""Efficiency counters against hand counts on tiny real networks."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from prunescope.metrics.efficiency import (
+    count_macs,
+    count_params,
+    measure_latency_ms,
+    model_size_mb,
+    profile_model,
+)
+
+
+def tiny_net() -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(3, 4, 3, padding=1),  # 3*4*9 + 4 = 112 params
+        nn.BatchNorm2d(4),  # 8 params (running stats are buffers)
+        nn.ReLU(),
+        nn.Conv2d(4, 2, 1, bias=False),  # 8 params
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(2, 5),  # 15 params
+    )
+
+
+def test_count_params_equals_hand_count() -> None:
+    assert count_params(tiny_net()) == 112 + 8 + 8 + 15
+
+
+def test_count_macs_equals_hand_count() -> None:
+    x = torch.randn(2, 3, 8, 8)
+    expected = 2 * (4 * 8 * 8 * 3 * 9 + 2 * 8 * 8 * 4 * 1 + 2 * 5)
+    assert count_macs(tiny_net(), x) == expected
+
+
+@pytest.mark.parametrize(
+    ("c_in", "c_out", "stride", "groups", "size"),
+    [(3, 8, 1, 1, 10), (4, 6, 2, 1, 9), (4, 8, 1, 2, 7)],
+)
+def test_macs_of_3x3_conv_match_formula(c_in: int, c_out: int, stride: int, groups: int, size: int) -> None:
+    conv = nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, groups=groups)
+    h_out = (size + 2 - 3) // stride + 1
+    expected = c_out * h_out * h_out * (c_in // groups) * 9
+    assert count_macs(conv, torch.randn(1, c_in, size, size)) == expected
+
+
+def test_model_size_tracks_parameter_bytes() -> None:
+    small = nn.Conv2d(16, 16, 3)
+    big = nn.Conv2d(64, 64, 3)
+    small_mb, big_mb = model_size_mb(small), model_size_mb(big)
+    assert small_mb >= count_params(small) * 4 / 2**20
+    # the float32 payload dominates: the difference is the extra parameter bytes (plus a little pickle overhead)
+    extra_mb = (count_params(big) - count_params(small)) * 4 / 2**20
+    assert big_mb - small_mb == pytest.approx(extra_mb, rel=0.01)
+
+
+def test_latency_is_positive_and_grows_with_work() -> None:
+    torch.manual_seed(0)
+    cheap = nn.Conv2d(3, 4, 3, padding=1)
+    costly = nn.Sequential(*[nn.Conv2d(64, 64, 3, padding=1) for _ in range(4)])
+    cheap_ms = measure_latency_ms(cheap, torch.randn(1, 3, 32, 32), warmup=1, repeats=5)
+    costly_ms = measure_latency_ms(costly, torch.randn(1, 64, 32, 32), warmup=1, repeats=5)
+    assert 0 < cheap_ms < costly_ms
+
+
+def test_latency_rejects_bad_repeats() -> None:
+    with pytest.raises(ValueError, match="repeats"):
+        measure_latency_ms(nn.Identity(), torch.zeros(1), repeats=0)
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_profile_restores_training_mode(training: bool) -> None:
+    net = tiny_net().train(training)
+    x = torch.randn(2, 3, 8, 8)
+    profile = profile_model(net, x, warmup=0, repeats=2)
+    assert net.training is training
+    assert all(m.training is training for m in net.modules())
+    assert set(profile) == {"params", "macs", "size_mb", "latency_ms"}
+    assert profile["params"] == count_params(net)
+    assert profile["macs"] == count_macs(net, x)
+
+
+def test_counting_does_not_update_batchnorm_statistics() -> None:
+    net = tiny_net().train()
+    before = net[1].running_mean.clone()
+    count_macs(net, torch.randn(2, 3, 8, 8) + 5)
+    assert torch.equal(net[1].running_mean, before)

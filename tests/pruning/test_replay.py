@@ -1,0 +1,102 @@
+"""``replay`` + saved weights rebuild the pruned model exactly, also in a fresh process."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+
+from prunescope.models import build_model
+from prunescope.pruning import prune, replay
+
+TINY_MODELS = {
+    "unet": dict(num_classes=5, depth=3, base_channels=8),
+    "smp_unet": dict(num_classes=5, encoder_name="resnet18", encoder_depth=3, decoder_channels=(16, 8, 8)),
+    "deeplabv3plus": dict(num_classes=5, decoder_channels=16),
+    "segnet": dict(num_classes=5, width_mult=0.125),
+    "vgg16": dict(num_classes=10, width_mult=0.125),
+}
+METHODS = {"unet": "l1", "smp_unet": "fpgm", "deeplabv3plus": "l2", "segnet": "random", "vgg16": "bn_scale"}
+
+CHILD = textwrap.dedent(
+    """
+    import sys, torch
+    torch.set_num_threads(1)
+    from prunescope.models import build_model
+    from prunescope.pruning import replay
+    for path in sys.argv[1:]:
+        saved = torch.load(path, weights_only=True)
+        net = build_model(saved["name"], **saved["kwargs"])
+        replay(net, saved["record"])
+        net.load_state_dict(saved["state"])
+        net.eval()
+        with torch.no_grad():
+            torch.save(net(saved["x"]), path + ".out")
+    """
+)
+
+
+@pytest.fixture(autouse=True)
+def single_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_replay_in_a_fresh_process_reproduces_outputs(tmp_path: Path) -> None:
+    expected = {}
+    paths = []
+    for name, kwargs in TINY_MODELS.items():
+        torch.manual_seed(0)
+        net = build_model(name, **kwargs)
+        x = torch.randn(2, 3, 32, 32)
+        first = prune(net, x, method=METHODS[name], ratio=0.3, method_options=None)
+        second = prune(net, x, method="l1", ratio=0.2, scope="local")  # records of two steps, in order
+        record = first.record + second.record
+        assert [op["op"] for op in record] == ["channels", "channels"]
+        net.eval()
+        with torch.no_grad():
+            expected[name] = net(x)
+        path = tmp_path / f"{name}.pt"
+        kw = {k: list(v) if isinstance(v, tuple) else v for k, v in kwargs.items()}
+        torch.save({"name": name, "kwargs": kw, "record": record, "state": net.state_dict(), "x": x}, path)
+        paths.append(str(path))
+    completed = subprocess.run(
+        [sys.executable, "-c", CHILD, *paths], capture_output=True, text=True, timeout=300, check=False
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    for name, path in zip(TINY_MODELS, paths, strict=True):
+        output = torch.load(path + ".out", weights_only=True)
+        torch.testing.assert_close(output, expected[name], atol=1e-6, rtol=1e-6, msg=name)
+
+
+def test_replay_layer_and_filter_pruning_in_order() -> None:
+    torch.manual_seed(0)
+    net = build_model("unet", num_classes=3, depth=3, base_channels=4)
+    x = torch.randn(1, 3, 32, 32)
+    net.remove_deepest_levels(1)
+    result = prune(net, x, method="l2", ratio=0.5)
+    record = [{"op": "unet_levels", "levels": 1}, *result.record]
+    fresh = replay(build_model("unet", num_classes=3, depth=3, base_channels=4), record)
+    fresh.load_state_dict(net.state_dict())
+    net.eval()
+    fresh.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(fresh(x), net(x), atol=0, rtol=0)
+    assert fresh.depth == 2
+
+
+def test_replay_empty_record_and_unknown_op() -> None:
+    net = build_model("vgg16", num_classes=4, width_mult=0.125)
+    state = {k: v.clone() for k, v in net.state_dict().items()}
+    replay(net, [])
+    assert all(v.equal(state[k]) for k, v in net.state_dict().items())
+    with pytest.raises(ValueError, match="valid: channels, unet_levels"):
+        replay(net, [{"op": "shuffle"}])
+    with pytest.raises(ValueError, match="remove_deepest_levels"):
+        replay(net, [{"op": "unet_levels", "levels": 1}])
