@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO_ROOT, requires_data
 
+from conftest import REPO_ROOT, requires_data
 from prunescope.config_checks import ConfigError
 from prunescope.train import run
 

@@ -18,7 +18,7 @@ class ConfigError(ValueError):
 
 def pruning_enabled(cfg: DictConfig) -> bool:
     """True when the ``pruning`` group selects a method (``pruning=none`` is an empty node)."""
-    return cfg.get("pruning") is not None and "_target_" in cfg.pruning
+    return cfg.get("pruning") is not None and cfg.pruning.get("_target_") is not None
 
 
 def check_train_config(cfg: DictConfig) -> None:
@@ -26,7 +26,9 @@ def check_train_config(cfg: DictConfig) -> None:
     module_target = cfg.model.get("_target_")
     model_task = TASK_OF_MODULE.get(module_target)
     if model_task is None:
-        raise ConfigError(f"model._target_={module_target!r} is not a PruneScope module; valid: {sorted(TASK_OF_MODULE)}")
+        raise ConfigError(
+            f"model._target_={module_target!r} is not a PruneScope module; valid: {sorted(TASK_OF_MODULE)}"
+        )
     data_task = cfg.data.get("task")
     if data_task is not None and data_task != model_task:
         raise ConfigError(
@@ -38,9 +40,13 @@ def check_train_config(cfg: DictConfig) -> None:
         raise ConfigError("nothing to do: train=false, test=false and pruning=none")
     if pruning_enabled(cfg):
         if cfg.get("finetune_epochs") is None or int(cfg.finetune_epochs) < 1:
-            raise ConfigError(f"finetune_epochs must be >= 1 for a pruning run, got {cfg.get('finetune_epochs')}")
+            raise ConfigError(
+                f"finetune_epochs must be >= 1 for a pruning run, got {cfg.get('finetune_epochs')}"
+            )
         if cfg.baseline.get("ckpt_path") is None and not cfg.get("train") and not cfg.baseline.get("cache"):
-            raise ConfigError("a pruning run needs a baseline: set baseline.ckpt_path, baseline.cache=true or train=true")
+            raise ConfigError(
+                "a pruning run needs a baseline: set baseline.ckpt_path, baseline.cache=true or train=true"
+            )
 
 
 def check_layer_names(names: list[str], valid: list[str], key: str) -> None:

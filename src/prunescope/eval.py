@@ -19,6 +19,8 @@ from prunescope.stages import load_module_checkpoint, test_module
 log = logging.getLogger(__name__)
 
 
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "conf"  # the checkout's conf/ (editable install)
+
 def load_run_config(run_dir: Path, paths: DictConfig) -> DictConfig:
     """The composed config a run saved in ``run_dir/.hydra/config.yaml``, with this process's ``paths``."""
     config_file = run_dir / ".hydra" / "config.yaml"
@@ -53,7 +55,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     return metrics
 
 
-@hydra.main(version_base="1.3", config_path="../../conf", config_name="eval")
+@hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="eval")
 def main(cfg: DictConfig) -> None:
     try:
         metrics = evaluate(cfg)

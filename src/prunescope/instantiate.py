@@ -18,7 +18,9 @@ def instantiate_group(node: DictConfig | None) -> list[Any]:
     """Instantiate every entry of a group node (``callbacks``, ``logger``) that carries a ``_target_``."""
     if node is None:
         return []
-    return [instantiate(entry) for entry in node.values() if isinstance(entry, DictConfig) and "_target_" in entry]
+    return [
+        instantiate(entry) for entry in node.values() if isinstance(entry, DictConfig) and "_target_" in entry
+    ]
 
 
 def build_module(cfg: DictConfig, datamodule: pl.LightningDataModule) -> TaskModule:

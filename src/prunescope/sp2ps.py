@@ -16,6 +16,8 @@ from prunescope.instantiate import build_trainer, module_from_checkpoint
 from prunescope.run_record import write_json_atomic
 
 
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "conf"  # the checkout's conf/ (editable install)
+
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """A PruneScope checkpoint (``weights_only=True``), with a clear error when missing."""
     path = Path(path)
@@ -40,7 +42,7 @@ def score_checkpoints(cfg: DictConfig) -> dict[str, Any]:
     return result
 
 
-@hydra.main(version_base="1.3", config_path="../../conf", config_name="sp2ps")
+@hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="sp2ps")
 def main(cfg: DictConfig) -> None:
     try:
         result = score_checkpoints(cfg)

@@ -27,7 +27,9 @@ def quality_from_logged(logged: dict[str, Any], quality_metric: str) -> dict[str
     }
 
 
-def test_module(trainer: pl.Trainer, module: TaskModule, datamodule: pl.LightningDataModule) -> dict[str, Any]:
+def test_module(
+    trainer: pl.Trainer, module: TaskModule, datamodule: pl.LightningDataModule
+) -> dict[str, Any]:
     """Run ``trainer.test`` and return the quality metrics by their short names."""
     results = trainer.test(module, datamodule=datamodule, verbose=False)
     return quality_from_logged(results[0] if results else {}, module.quality_metric)
@@ -99,7 +101,9 @@ def train_baseline(cfg: DictConfig, datamodule: pl.LightningDataModule, out_dir:
     if cfg.get("seed") is not None:
         pl.seed_everything(int(cfg.seed), workers=True)
     module = build_module(cfg, datamodule)
-    trainer = build_trainer(cfg, callbacks=[], loggers=False, default_root_dir=str(out_dir), enable_checkpointing=False)
+    trainer = build_trainer(
+        cfg, callbacks=[], loggers=False, default_root_dir=str(out_dir), enable_checkpointing=False
+    )
     trainer.fit(module, datamodule=datamodule)
     metrics = test_module(trainer, module, datamodule)
     metrics["train_seconds"] = time.perf_counter() - started

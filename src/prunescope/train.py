@@ -34,6 +34,8 @@ from prunescope.stages import (
 log = logging.getLogger(__name__)
 
 
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "conf"  # the checkout's conf/ (editable install)
+
 def run_identity(cfg: DictConfig) -> dict[str, Any]:
     """``run.*`` keys: what this run is, for tables and W&B grouping."""
     pruning = cfg.pruning if pruning_enabled(cfg) else None
@@ -99,7 +101,9 @@ def obtain_baseline(
             baseline_key_material(cfg), lambda out_dir: train_baseline(cfg, datamodule, Path(out_dir))
         )
         load_module_checkpoint(module, entry.ckpt_path)
-        record.update("run", {"baseline_source": str(entry.ckpt_path), "baseline_trained_here": entry.created})
+        record.update(
+            "run", {"baseline_source": str(entry.ckpt_path), "baseline_trained_here": entry.created}
+        )
         return module, dict(entry.metrics)
     out_dir = Path(cfg.paths.output_dir) / "baseline"
     metrics = train_baseline(cfg, datamodule, out_dir)
@@ -149,7 +153,9 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             record.update("baseline", {k: v for k, v in baseline_metrics.items() if k != "train_seconds"})
             record.update("baseline", profile(baseline.net, example, repeats))
             record.save()
-            if cfg.get("seed") is not None:  # same seed → same fine-tune, whether the baseline was cached or not
+            if (
+                cfg.get("seed") is not None
+            ):  # same seed → same fine-tune, whether the baseline was cached or not
                 pl.seed_everything(int(cfg.seed), workers=True)
             module.net.load_state_dict(baseline.net.state_dict())
             pruning_callback.set_baseline(baseline.net)
@@ -233,7 +239,7 @@ def _finish_wandb() -> None:
         wandb.finish()
 
 
-@hydra.main(version_base="1.3", config_path="../../conf", config_name="train")
+@hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="train")
 def main(cfg: DictConfig) -> float | None:
     """Entry point; in a multirun a failing job is recorded as failed and the sweep goes on."""
     multirun = HydraConfig.get().mode == RunMode.MULTIRUN

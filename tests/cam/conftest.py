@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 import torch
@@ -34,6 +34,17 @@ def perturbed_copy(net: nn.Module, scale: float = 0.2, seed: int = 1) -> nn.Modu
         for parameter in other.parameters():
             parameter.mul_(1 + scale * torch.randn(parameter.shape, generator=generator))
     return other
+
+
+@pytest.fixture(autouse=True)
+def single_intra_op_thread() -> Iterator[None]:
+    """One intra-op thread: on the shared 2-core machine, OpenMP threads contending with other jobs are ~10× slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 @pytest.fixture(name="perturbed_copy")

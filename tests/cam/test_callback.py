@@ -85,7 +85,8 @@ def test_callback_scores_logs_and_draws(tmp_path, baseline_and_pruned) -> None:
     result = callback.result
     assert result is not None
     assert set(result) == {"sp2ps", "spatial", "spectral", "pairs", "skipped", "per_class", "seconds"}
-    assert result["pairs"] + result["skipped"] == 10 * 3 + 5  # 2 batches of 5: classes 0-2 everywhere, 3 on even samples
+    # 2 batches of 5 samples: classes 0-2 in every sample, class 3 in the even ones
+    assert result["pairs"] + result["skipped"] == 10 * 3 + 5
     assert 0.0 < result["sp2ps"] < 1.0
     assert set(result["per_class"]) <= {0, 1, 2, 3}
     assert results[0]["sp2ps/score"] == pytest.approx(result["sp2ps"])

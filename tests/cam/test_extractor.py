@@ -20,8 +20,13 @@ def relative_difference(mine: torch.Tensor, reference: torch.Tensor) -> float:
     return float((mine - reference).abs().max() / reference.abs().max())
 
 
-@pytest.mark.parametrize("method", [*GRADIENT_METHODS, "eigencam"])
-@pytest.mark.parametrize("layer", [None, "model.decoder.blocks.1"])
+SEGMENTATION_CASES = [
+    *[(method, layer) for method in GRADIENT_METHODS for layer in (None, "model.decoder.blocks.1")],
+    ("eigencam", "model.decoder.blocks.1"),  # the library's full SVD at full resolution takes seconds
+]
+
+
+@pytest.mark.parametrize(("method", "layer"), SEGMENTATION_CASES)
 def test_segmentation_cams_equal_pytorch_grad_cam(seg_net, seg_batch, method, layer) -> None:
     images, labels = seg_batch
     extractor = CamExtractor(seg_net, method, layer)
@@ -146,7 +151,7 @@ def test_engine_leaves_model_state_and_releases_hooks(seg_net, seg_batch, pertur
         assert all(not m._forward_hooks and not m._backward_hooks for m in model.modules())
 
 
-def test_engine_works_inside_inference_mode(seg_net, seg_batch) -> None:
+def test_engine_works_inside_inference_mode_and_no_grad(seg_net, seg_batch) -> None:
     images, labels = seg_batch
     expected = cam_pairs(seg_net, seg_net, images, labels, ignore_index=IGNORE)
     with torch.inference_mode():
@@ -154,6 +159,10 @@ def test_engine_works_inside_inference_mode(seg_net, seg_batch) -> None:
         pairs = cam_pairs(seg_net, seg_net, inference_images, inference_labels, ignore_index=IGNORE)
     torch.testing.assert_close(pairs.h0, expected.h0)
     assert not pairs.h0.is_inference()
+    with torch.no_grad():
+        torch.testing.assert_close(
+            cam_pairs(seg_net, seg_net, images, labels, ignore_index=IGNORE).h1, expected.h1
+        )
 
 
 def test_scorecam_falls_back_to_pytorch_grad_cam(seg_batch) -> None:
@@ -179,5 +188,20 @@ def test_bad_arguments_raise(seg_net) -> None:
         CamExtractor(nn.Sequential(nn.Conv2d(3, 2, 1)), "gradcam")
     with pytest.raises(ValueError, match="Unknown CAM target"):
         target_groups("segmentation", torch.zeros(1, 8, 8, dtype=torch.long), None, target="pred")
+    with pytest.raises(ValueError, match="ignore_index"):
+        labels = torch.full((1, 32, 32), IGNORE, dtype=torch.long)
+        cam_pairs(seg_net, seg_net, torch.randn(1, 3, 32, 32), labels)
     with pytest.raises(ValueError, match="Unknown task"):
         target_groups("detection", torch.zeros(1, 8, 8, dtype=torch.long), None)
+
+
+def test_dense_score_gradient_is_the_gradient_of_the_target_score(seg_batch) -> None:
+    images, labels = seg_batch
+    logits = torch.randn(3, 4, 32, 48, requires_grad=True)
+    groups = target_groups("segmentation", labels, None, ignore_index=IGNORE)
+    groups += target_groups("classification", torch.tensor([2, 0, 3]), None, target="gt")
+    for group in groups:
+        flat_logits = logits if group.masks is not None else logits.mean(dim=(2, 3))
+        (expected,) = torch.autograd.grad(group.score(flat_logits), flat_logits)
+        torch.testing.assert_close(group.score_gradient(flat_logits.detach()), expected)
+    assert [len(g) for g in groups[:-1]] == [3, 3, 2]  # group k = k-th class of each image

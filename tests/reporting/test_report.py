@@ -17,10 +17,22 @@ BASE_PARAMS, BASE_MACS = 7_760_000, 13_500_000_000
 BASELINE = {0: {"miou": 0.66, "pixel_acc": 0.90}, 1: {"miou": 0.68, "pixel_acc": 0.91}}
 # (method, ratio) -> per seed: (pruned params, pruned macs, miou, sp2ps, speedup)
 CELLS = {
-    ("l1", 0.3): {0: (4_000_000, 7_000_000_000, 0.60, 0.91, 1.40), 1: (4_000_000, 7_000_000_000, 0.62, 0.89, 1.50)},
-    ("l1", 0.5): {0: (2_000_000, 3_500_000_000, 0.55, 0.80, 1.90), 1: (2_000_000, 3_500_000_000, 0.56, 0.82, 2.10)},
-    ("fpgm", 0.3): {0: (4_000_000, 7_000_000_000, 0.63, 0.85, 1.45), 1: (4_000_000, 7_000_000_000, 0.61, 0.87, 1.35)},
-    ("fpgm", 0.5): {0: (2_000_000, 3_500_000_000, 0.54, 0.78, 1.80), 1: (2_000_000, 3_500_000_000, 0.52, 0.76, 1.90)},
+    ("l1", 0.3): {
+        0: (4_000_000, 7_000_000_000, 0.60, 0.91, 1.40),
+        1: (4_000_000, 7_000_000_000, 0.62, 0.89, 1.50),
+    },
+    ("l1", 0.5): {
+        0: (2_000_000, 3_500_000_000, 0.55, 0.80, 1.90),
+        1: (2_000_000, 3_500_000_000, 0.56, 0.82, 2.10),
+    },
+    ("fpgm", 0.3): {
+        0: (4_000_000, 7_000_000_000, 0.63, 0.85, 1.45),
+        1: (4_000_000, 7_000_000_000, 0.61, 0.87, 1.35),
+    },
+    ("fpgm", 0.5): {
+        0: (2_000_000, 3_500_000_000, 0.54, 0.78, 1.80),
+        1: (2_000_000, 3_500_000_000, 0.52, 0.76, 1.90),
+    },
 }
 FAILED_NAME = "unet_camvid_l1_r0.5_s2"
 
@@ -109,7 +121,12 @@ def test_cli_writes_every_report_file(sweep: Path) -> None:
     assert main([str(sweep)]) == 0
     out = sweep / "report"
     expected = ["results.csv", "summary.csv", "results.md", "results.tex"]
-    plots = ["quality_vs_ratio.png", "sp2ps_vs_ratio.png", "quality_vs_sp2ps.png", "flops_drop_vs_quality.png"]
+    plots = [
+        "quality_vs_ratio.png",
+        "sp2ps_vs_ratio.png",
+        "quality_vs_sp2ps.png",
+        "flops_drop_vs_quality.png",
+    ]
     for name in expected + plots:
         assert (out / name).is_file() and (out / name).stat().st_size > 0, name
     for name in plots:
@@ -152,7 +169,16 @@ def test_markdown_marks_best_per_column_and_lists_failures(sweep: Path) -> None:
     md = (out / "results.md").read_text()
     table = _markdown_table(md, "unet on camvid")
     header, rows = table[0], {(r[0], r[1]): r for r in table[2:]}
-    assert header == ["Method", "Ratio", "Params (M, ↓%)", "FLOPs (G, ↓%)", "mIoU % (Δ)", "Sp2PS", "Speed-up", "n"]
+    assert header == [
+        "Method",
+        "Ratio",
+        "Params (M, ↓%)",
+        "FLOPs (G, ↓%)",
+        "mIoU % (Δ)",
+        "Sp2PS",
+        "Speed-up",
+        "n",
+    ]
     assert set(rows) == {("Baseline", "–"), ("l1", "0.3"), ("l1", "0.5"), ("fpgm", "0.3"), ("fpgm", "0.5")}
     col = {name: header.index(name) for name in header}
 
@@ -239,7 +265,9 @@ def test_empty_input_fails_cleanly(tmp_path: Path, capsys: pytest.CaptureFixture
         main([str(tmp_path / "missing")])
 
 
-def test_wandb_offline_writes_tables_and_images(sweep: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_wandb_offline_writes_tables_and_images(
+    sweep: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     wandb_dir = tmp_path / "wandb_home"
     wandb_dir.mkdir()
     monkeypatch.setenv("WANDB_MODE", "offline")

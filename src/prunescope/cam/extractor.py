@@ -5,8 +5,10 @@ parameters are frozen for the forward, and a forward hook replaces the target la
 leaf that requires grad, so autograd records only the part of the network after the target layer. One forward
 per batch, then one ``torch.autograd.grad`` of the summed target scores per ``TargetGroup`` (samples are
 independent in eval mode, so each sample gets its own gradient). The activations and gradients then go
-through the method's own ``get_cam_image`` (pytorch-grad-cam), ReLU, and the same scaling as ``BaseCAM``:
-min–max normalise, bilinear resize to the input size, min–max normalise again.
+through the method's own weighting (pytorch-grad-cam's ``get_cam_weights`` for ``gradcam``/``gradcam++``,
+followed by the weighted channel sum Σ_c w_c·A_c of ``BaseCAM.get_cam_image`` done as one batched matmul;
+``get_cam_image`` itself for the others), ReLU, and the same scaling as ``BaseCAM``: min–max normalise,
+bilinear resize to the input size, min–max normalise again.
 
 Methods: ``gradcam``, ``gradcam++``, ``hirescam``, ``layercam`` (gradient-based, fast path),
 ``eigencam`` (activations only, one projection per sample shared by all its targets; economical SVD, see
@@ -38,6 +40,8 @@ CAM_METHODS: dict[str, type[BaseCAM]] = {
     "scorecam": ScoreCAM,
 }
 GRADIENT_METHODS = ("gradcam", "gradcam++", "hirescam", "layercam")
+CHANNEL_WEIGHT_METHODS = ("gradcam", "gradcam++")
+"""Methods whose CAM is Σ_c w_c·A_c with w from their own ``get_cam_weights``."""
 NORMALISATION_EPS = 1e-7
 """Added to the max in min–max normalisation, as in pytorch-grad-cam's ``scale_cam_image``."""
 
@@ -101,6 +105,27 @@ def eigen_projection(activations: np.ndarray) -> np.ndarray:
         _, _, right = np.linalg.svd(positions, full_matrices=False)
         projections.append((positions @ right[0, :]).reshape(sample.shape[1:]))
     return np.float32(projections)
+
+
+def weighted_activation_sum(activation: Tensor, sample_ids: Tensor, weights: Tensor) -> Tensor:
+    """CAM of channel-weight methods: cam_p = Σ_c weights[p, c] · activation[sample_ids[p], c] → (P, h, w).
+
+    Computed as one batched matrix product per sample slot (the k-th pair of each sample), without copying the
+    activations once per pair.
+    """
+    batch, channels = activation.shape[:2]
+    spatial = activation.shape[2:]
+    seen: dict[int, int] = {}
+    slot_list = []
+    for sample in sample_ids.tolist():
+        slot_list.append(seen.get(sample, 0))
+        seen[sample] = slot_list[-1] + 1
+    sample_ids = sample_ids.to(activation.device)
+    slots = torch.tensor(slot_list, dtype=torch.long, device=activation.device)
+    padded = weights.new_zeros(batch, int(slots.max()) + 1, channels)
+    padded[sample_ids, slots] = weights.to(activation.dtype)
+    maps = torch.bmm(padded, activation.flatten(2))  # (B, slots, h·w)
+    return maps[sample_ids, slots].reshape(-1, *spatial)
 
 
 class ActivationCapture:
@@ -232,24 +257,50 @@ class CamExtractor:
                     "raw CAMs are not available for scorecam (it runs pytorch-grad-cam's own call)"
                 )
             return self._scorecam(captured.images, groups)
-        if self.uses_gradients:
-            maps = [
-                self._gradient_cams(captured, group, retain=i < len(groups) - 1)
-                for i, group in enumerate(groups)
+        sample_ids = torch.cat([group.sample_ids for group in groups])
+        last = len(groups) - 1
+        if self.method in CHANNEL_WEIGHT_METHODS:  # the method's weights per group, one weighted sum for all
+            weights = [
+                self._channel_weights(captured, group, retain=i < last) for i, group in enumerate(groups)
             ]
-            raw_maps = torch.cat(maps)
+            raw_maps = weighted_activation_sum(captured.activation.detach(), sample_ids, torch.cat(weights))
+            raw_maps = raw_maps.clamp_min(0.0).cpu()
+        elif self.uses_gradients:  # one partial backward per group, then one get_cam_image call for all pairs
+            gradients = [self._gradient(captured, group, retain=i < last) for i, group in enumerate(groups)]
+            raw_maps = self._cam_image(captured, sample_ids, torch.cat(gradients))
         else:  # eigencam: one projection per sample, shared by all of its targets
             per_sample = self._cam_image(captured, torch.arange(captured.images.shape[0]), None)
-            raw_maps = per_sample[torch.cat([group.sample_ids for group in groups]).cpu()]
+            raw_maps = per_sample[sample_ids.cpu()]
         raw_maps = raw_maps.to(captured.images.device)
         return raw_maps if raw else scale_maps(raw_maps, (height, width))
 
-    def _gradient_cams(self, captured: CapturedForward, group: TargetGroup, *, retain: bool) -> Tensor:
+    def _full_gradient(self, captured: CapturedForward, group: TargetGroup, *, retain: bool) -> Tensor:
+        """d(group score)/d(activation) for the whole batch, (B, C, h, w); zero outside the group's samples."""
         with grad_enabled():
+            logits = captured.logits
             (gradient,) = torch.autograd.grad(
-                group.score(captured.logits), captured.activation, retain_graph=retain
+                logits, captured.activation, grad_outputs=group.score_gradient(logits), retain_graph=retain
             )
-        return self._cam_image(captured, group.sample_ids, gradient[group.sample_ids])
+        return gradient
+
+    def _gradient(self, captured: CapturedForward, group: TargetGroup, *, retain: bool) -> Tensor:
+        """d(group score)/d(activation) of the group's samples, (n, C, h, w)."""
+        return self._full_gradient(captured, group, retain=retain)[group.sample_ids]
+
+    def _channel_weights(self, captured: CapturedForward, group: TargetGroup, *, retain: bool) -> Tensor:
+        """The method's own ``get_cam_weights`` for the group's pairs, (n, C).
+
+        Weights are per sample, so they are computed on the whole batch's gradient (zero outside the group) and
+        the group's rows kept: no per-pair copy of the gradient or of the activations.
+        """
+        assert self._method is not None
+        gradient = self._full_gradient(captured, group, retain=retain).cpu().numpy()
+        activations = None
+        if self.method != "gradcam":  # GradCAM's weights are the gradients' spatial means alone
+            activations = captured.activation.detach().cpu().numpy()
+        weights = self._method.get_cam_weights(captured.images, self.layer, None, activations, gradient)
+        weights = torch.from_numpy(np.asarray(weights, dtype=np.float32))
+        return weights[group.sample_ids.cpu()].to(captured.activation.device)
 
     def _cam_image(self, captured: CapturedForward, sample_ids: Tensor, gradient: Tensor | None) -> Tensor:
         """The method's own ``get_cam_image`` on these samples' activations (and gradients), then ReLU."""

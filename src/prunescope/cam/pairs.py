@@ -45,9 +45,10 @@ def cam_pairs(
 ) -> CamPairs:
     """CAMs of the baseline and the pruned model for every target of a batch.
 
-    One hooked forward per model; the targets (one per sample for classification, one per class present in
-    each sample's ground truth for segmentation) come from the labels or the baseline's output
-    (see ``prunescope.cam.targets``). Works inside ``torch.inference_mode()``.
+    One hooked forward per model, then one partial backward per target group (classification: one; segmentation:
+    as many as the most classes in one image). The targets (one per sample for classification, one per class
+    present in each sample's ground truth for segmentation) come from the labels or the baseline's output
+    (see ``prunescope.cam.targets``). Works inside ``torch.inference_mode()`` and ``torch.no_grad()``.
 
     Args:
         baseline: the reference network.
@@ -74,6 +75,11 @@ def cam_pairs(
         groups = target_groups(
             task, labels, captured.logits.detach(), target=target, ignore_index=ignore_index
         )
+        outputs = captured.logits.shape[1]
+        if any(int(group.class_ids.max()) >= outputs for group in groups):
+            raise ValueError(
+                f"a target class is outside the model's {outputs} outputs; is the void label set as ignore_index?"
+            )
         h0 = baseline_cams.cams(captured, groups)
         del captured
         h1 = pruned_cams(images, groups)

@@ -2,8 +2,8 @@
 
 A ``TargetGroup`` holds pairs whose samples are all different, so the gradient of the sum of their target
 scores gives every sample its own gradient in one ``torch.autograd.grad`` call (samples are independent in
-eval mode). Segmentation: one group per class present in the batch's ground truth (ignore index excluded);
-classification: one group for the whole batch.
+eval mode). Segmentation: group k holds the k-th ground-truth class (ascending, ignore index excluded) of
+every sample that has more than k classes; classification: one group for the whole batch.
 
 Target modes (``target``):
 
@@ -56,6 +56,15 @@ class TargetGroup:
             return selected.sum()
         return (selected * self.masks).sum()
 
+    def score_gradient(self, logits: Tensor) -> Tensor:
+        """∂score/∂logits, dense like ``logits``: the masks (or 1) at [s_p, c_p], zero elsewhere."""
+        gradient = torch.zeros_like(logits)
+        if self.masks is None:
+            gradient[self.sample_ids, self.class_ids] = 1.0
+        else:
+            gradient[self.sample_ids, self.class_ids] = self.masks.to(logits.dtype)
+        return gradient
+
     def library_targets(self) -> list[ClassifierOutputTarget | SemanticSegmentationTarget]:
         """The same targets as pytorch-grad-cam objects, one per pair (for its own CAM call)."""
         if self.masks is None:
@@ -82,7 +91,10 @@ def resolve_target_mode(target: str, task: str) -> str:
 def segmentation_groups(
     labels: Tensor, baseline_logits: Tensor | None, *, target: str = "gt", ignore_index: int | None = None
 ) -> list[TargetGroup]:
-    """One group per class present in the ground truth ``labels`` (B, H, W), ignore index excluded.
+    """Targets for every (sample, class present in its ground truth ``labels`` (B, H, W)), ignore index excluded.
+
+    Group k holds the k-th class (ascending) of every sample that has more than k classes, so the number of
+    gradient calls is the largest number of classes in one image, not the number of classes in the batch.
 
     Args:
         labels: ground truth (B, H, W) int64.
@@ -100,12 +112,23 @@ def segmentation_groups(
         mask_source = baseline_logits.argmax(dim=1)
     else:
         mask_source = labels
+    valid_labels = labels[known] if ignore_index is not None else labels.flatten()
+    if valid_labels.numel() == 0:
+        return []
+    if valid_labels.min() >= 0:  # bincount: one pass instead of unique's sort
+        classes = torch.nonzero(torch.bincount(valid_labels)).flatten()
+    else:
+        classes = torch.unique(valid_labels)
+    if classes.numel() == 0:
+        return []
+    present = torch.stack([((labels == c) & known).flatten(1).any(dim=1) for c in classes], dim=1)  # (B, K')
+    rank = present.long().cumsum(dim=1) - 1  # rank of each present class within its sample
     groups = []
-    for c in torch.unique(labels[known]).tolist():
-        present = ((labels == c) & known).flatten(1).any(dim=1)
-        sample_ids = torch.nonzero(present).flatten()
-        masks = ((mask_source[sample_ids] == c) & known[sample_ids]).float()
-        groups.append(TargetGroup(sample_ids, torch.full_like(sample_ids, c), masks))
+    for k in range(int(present.sum(dim=1).max())):
+        sample_ids, class_index = torch.nonzero(present & (rank == k), as_tuple=True)
+        class_ids = classes[class_index]
+        masks = ((mask_source[sample_ids] == class_ids[:, None, None]) & known[sample_ids]).float()
+        groups.append(TargetGroup(sample_ids, class_ids, masks))
     return groups
 
 

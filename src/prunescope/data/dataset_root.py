@@ -24,7 +24,9 @@ def require_paths(root: str | Path, required: list[str], *, dataset: str, layout
             the expected layout and the source.
     """
     root = Path(root).expanduser()
-    missing = [root] if not root.is_dir() else [root / name for name in required if not (root / name).exists()]
+    missing = (
+        [root] if not root.is_dir() else [root / name for name in required if not (root / name).exists()]
+    )
     if missing:
         raise DatasetNotFoundError(
             f"{dataset} data not found: missing {', '.join(str(p) for p in missing)}; "

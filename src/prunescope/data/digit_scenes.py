@@ -94,7 +94,10 @@ def compose_digit_scenes(
             size = int(rng.integers(min_size, max_size + 1))
             for _try in range(20):
                 top, left = int(rng.integers(height - size + 1)), int(rng.integers(width - size + 1))
-                if not any(top < b + s and b < top + size and left < a + s and a < left + size for b, a, s, _ in boxes):
+                if not any(
+                    top < b + s and b < top + size and left < a + s and a < left + size
+                    for b, a, s, _ in boxes
+                ):
                     break
             boxes.append((top, left, size, pick))
             intensity = scaled_digit(digits[pick], size)
@@ -140,7 +143,7 @@ class DigitScenesDataModule(SeededDataModule):
         self,
         batch_size: int = 32,
         num_workers: int = 0,
-        seed: int = 0,
+        seed: int | None = 0,
         pin_memory: bool = False,
         image_size: int | Sequence[int] = 64,
         num_train: int = 512,
@@ -157,7 +160,9 @@ class DigitScenesDataModule(SeededDataModule):
         self.check_declared(num_classes, task, ignore_index)
         self.image_size = as_height_width(image_size)
         if not 1 <= min_digits <= max_digits:
-            raise ValueError(f"need 1 <= min_digits <= max_digits, got min_digits={min_digits}, max_digits={max_digits}")
+            raise ValueError(
+                f"need 1 <= min_digits <= max_digits, got min_digits={min_digits}, max_digits={max_digits}"
+            )
         smallest, largest = as_height_width(digit_size, "digit_size")
         if not 4 <= smallest <= largest:
             raise ValueError(f"digit_size must be (min, max) with 4 <= min <= max, got {digit_size!r}")
@@ -173,7 +178,13 @@ class DigitScenesDataModule(SeededDataModule):
         digits, labels = load_digit_split(split)
         rng = np.random.default_rng([self.seed, _SPLIT_CODES[split]])
         images, masks = compose_digit_scenes(
-            digits, labels, self.num_scenes[split], self.image_size, self.digits_per_scene, self.digit_size, rng
+            digits,
+            labels,
+            self.num_scenes[split],
+            self.image_size,
+            self.digits_per_scene,
+            self.digit_size,
+            rng,
         )
         normalised = (torch.from_numpy(images) - SCENE_MEAN) / SCENE_STD
         return TensorDataset(normalised, torch.from_numpy(masks))

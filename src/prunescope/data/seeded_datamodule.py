@@ -18,7 +18,8 @@ class SeededDataModule(pl.LightningDataModule):
     Args:
         batch_size: samples per batch (all three loaders).
         num_workers: loader worker processes.
-        seed: seed of the shuffling generator (and of the subclass's own randomness).
+        seed: seed of the shuffling generator (and of the subclass's own randomness); ``None`` → 0, so data
+            stays reproducible when a run disables global seeding.
         pin_memory: pin host memory for faster GPU transfer.
     """
 
@@ -27,7 +28,9 @@ class SeededDataModule(pl.LightningDataModule):
     task: str
     class_names: list[str]
 
-    def __init__(self, batch_size: int, num_workers: int = 0, seed: int = 0, pin_memory: bool = False) -> None:
+    def __init__(
+        self, batch_size: int, num_workers: int = 0, seed: int | None = 0, pin_memory: bool = False
+    ) -> None:
         super().__init__()
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -35,7 +38,7 @@ class SeededDataModule(pl.LightningDataModule):
             raise ValueError(f"num_workers must be >= 0, got {num_workers}")
         self.batch_size = batch_size
         self.num_workers = num_workers
-        self.seed = seed
+        self.seed = 0 if seed is None else int(seed)
         self.pin_memory = pin_memory
         self.train_dataset: Dataset | None = None
         self.val_dataset: Dataset | None = None

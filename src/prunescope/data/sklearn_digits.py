@@ -5,7 +5,11 @@ from __future__ import annotations
 import numpy as np
 from sklearn.datasets import load_digits
 
-DIGIT_SPLITS: dict[str, slice] = {"train": slice(0, 1197), "val": slice(1197, 1497), "test": slice(1497, 1797)}
+DIGIT_SPLITS: dict[str, slice] = {
+    "train": slice(0, 1197),
+    "val": slice(1197, 1497),
+    "test": slice(1497, 1797),
+}
 """Index ranges into sklearn's 1797 digits; the three splits share no digit image."""
 
 

@@ -66,6 +66,7 @@ class SmpUnet(_PaddedSmpModel):
         encoder_name: smp encoder name (e.g. ``"vgg16_bn"``, ``"resnet18"``).
         encoder_depth: Number of encoder stages used, 1–5.
         decoder_channels: Output channels of each decoder block; length must equal ``encoder_depth``.
+        encoder_weights: smp pretrained-weight name; ``None`` (default) = random init, nothing downloaded.
     """
 
     def __init__(
@@ -75,6 +76,7 @@ class SmpUnet(_PaddedSmpModel):
         encoder_name: str = "vgg16_bn",
         encoder_depth: int = 5,
         decoder_channels: Sequence[int] = (256, 128, 64, 32, 16),
+        encoder_weights: str | None = None,
     ) -> None:
         super().__init__()
         decoder_channels = tuple(int(c) for c in decoder_channels)
@@ -84,7 +86,7 @@ class SmpUnet(_PaddedSmpModel):
             )
         self.model = smp.Unet(
             encoder_name=encoder_name,
-            encoder_weights=None,
+            encoder_weights=encoder_weights,
             encoder_depth=encoder_depth,
             decoder_channels=decoder_channels,
             in_channels=in_channels,
@@ -110,6 +112,7 @@ class DeepLabV3Plus(_PaddedSmpModel):
         encoder_output_stride: Encoder output stride, 8 or 16.
         decoder_channels: Channels of the ASPP module and decoder.
         decoder_atrous_rates: Dilation rates of the three ASPP branches.
+        encoder_weights: smp pretrained-weight name; ``None`` (default) = random init, nothing downloaded.
     """
 
     def __init__(
@@ -120,6 +123,7 @@ class DeepLabV3Plus(_PaddedSmpModel):
         encoder_output_stride: int = 16,
         decoder_channels: int = 256,
         decoder_atrous_rates: Sequence[int] = (12, 24, 36),
+        encoder_weights: str | None = None,
     ) -> None:
         super().__init__()
         if encoder_output_stride not in (8, 16):
@@ -128,7 +132,7 @@ class DeepLabV3Plus(_PaddedSmpModel):
             )
         self.model = smp.DeepLabV3Plus(
             encoder_name=encoder_name,
-            encoder_weights=None,
+            encoder_weights=encoder_weights,
             encoder_output_stride=encoder_output_stride,
             decoder_channels=decoder_channels,
             decoder_atrous_rates=tuple(int(r) for r in decoder_atrous_rates),

