@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from omegaconf import open_dict
 
-from conftest import requires_data
 from prunescope.eval import evaluate
 from prunescope.train import run
+from support import requires_data
 
 METHODS = ["random", "l1", "l2", "fpgm", "bn_scale", "taylor", "pca_nci", "isd"]
 

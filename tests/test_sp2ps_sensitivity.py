@@ -1,4 +1,4 @@
-"""Sp2PS on a small real setting: a trained U-Net, its 80 %-random and 20 %-L1 pruned copies (no fine-tune)."""
+"""Sp2PS on a small real setting: a trained VGG-16 (digits), its 80 %-random and 20 %-L1 pruned copies (no fine-tune)."""
 
 from __future__ import annotations
 
@@ -17,28 +17,28 @@ from prunescope.stages import train_baseline
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory):
-    """A U-Net trained for a few epochs on digit scenes (CPU, well under a minute)."""
+    """A quarter-width VGG-16 trained for a few epochs on the embedded digits (CPU, well under a minute)."""
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
-    from conftest import CONFIG_DIR
+    from support import CONFIG_DIR
 
     GlobalHydra.instance().clear()
+    out = tmp_path_factory.mktemp("baseline")
     overrides = [
-        "model.net.depth=3",
-        "model.net.base_channels=8",
-        "data.num_train=192",
-        "data.num_val=16",
-        "data.num_test=24",
-        "data.image_size=48",
-        "data.batch_size=16",
+        f"paths.output_dir={out}",
+        "model=vgg16",
+        "data=digits",
+        "model.net.width_mult=0.25",
+        "model.optimizer.lr=0.02",
+        "data.limit_test=96",
+        "data.batch_size=32",
         "trainer.max_epochs=4",
         "trainer.enable_progress_bar=false",
         "logger=none",
     ]
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
         cfg = compose("train", overrides=overrides)
-    out = tmp_path_factory.mktemp("baseline")
     datamodule = instantiate(cfg.data)
     metrics = train_baseline(cfg, datamodule, out)
     module = instantiate(cfg.model)
@@ -49,8 +49,8 @@ def trained(tmp_path_factory: pytest.TempPathFactory):
 
 def sp2ps_of(baseline: torch.nn.Module, pruned: torch.nn.Module, datamodule: pl.LightningDataModule) -> dict:
     metric = Sp2PS(num_classes=datamodule.num_classes)
-    for images, masks in datamodule.test_dataloader():
-        pairs = cam_pairs(baseline, pruned, images, masks)
+    for images, labels in datamodule.test_dataloader():
+        pairs = cam_pairs(baseline, pruned, images, labels)
         metric.update(pairs.h0, pairs.h1, pairs.class_ids)
     return metric.compute()
 
@@ -64,7 +64,7 @@ def pruned_copy(net: torch.nn.Module, datamodule, method: str, ratio: float) -> 
 
 def test_sp2ps_separates_gentle_from_destructive_pruning(trained) -> None:
     net, datamodule, metrics = trained
-    assert metrics["miou"] > 0.2  # the baseline learned something: CAMs are meaningful
+    assert metrics["acc"] > 0.5  # the baseline learned something: its CAMs are meaningful
     same = sp2ps_of(net, net, datamodule)
     assert same["sp2ps"] == pytest.approx(1.0, abs=1e-6)
     assert same["pairs"] > 0

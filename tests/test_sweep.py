@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from matplotlib.image import imread
 
-from conftest import REPO_ROOT
+from support import REPO_ROOT
 
 BIN_DIR = Path(sys.executable).parent
 # The main() behind the prunescope-train console script (which cannot find conf/ yet: train.py's relative config_path).

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO_ROOT, requires_data
 from prunescope.config_checks import ConfigError
 from prunescope.train import run
+from support import REPO_ROOT, requires_data
 
 SEGMENTATION_MODELS = ["unet", "smp_unet", "deeplabv3plus", "segnet"]
 

@@ -162,7 +162,7 @@ def test_wandb_mode_env_makes_a_composed_run_offline(
     assert (offline.run.display_name, offline.run.run_group, offline.run.job_type) == (
         "composed",
         "compose-test",
-        "baseline",
+        "none",
     )
     assert offline.config["trainer"]["max_epochs"] == 2
     assert sorted(h["epoch"] for h in offline.history if "val/loss" in h) == [0, 1]

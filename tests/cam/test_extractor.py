@@ -12,6 +12,7 @@ from torch import nn
 
 from prunescope.cam import GRADIENT_METHODS, CamExtractor, cam_pairs, library_cams, target_groups
 from prunescope.metrics import Sp2PS
+from prunescope.models import build_model
 
 IGNORE = 255
 
@@ -63,17 +64,24 @@ def test_classification_cams_equal_pytorch_grad_cam(cls_net, method, layer) -> N
     )
 
 
-def test_project_unet_cams_equal_pytorch_grad_cam(seg_batch) -> None:
+@pytest.mark.parametrize(
+    ("name", "knobs"),
+    [
+        ("unet", {"depth": 2, "base_channels": 4}),
+        ("segnet", {"width_mult": 0.125}),
+        ("deeplabv3plus", {"decoder_channels": 16}),
+    ],
+)
+def test_project_segmentation_models_cams_equal_pytorch_grad_cam(seg_batch, name, knobs) -> None:
     torch.manual_seed(3)
-    from prunescope.models import build_model
-
-    net = build_model("unet", num_classes=4, depth=2, base_channels=4).eval()
+    net = build_model(name, num_classes=4, **knobs).eval()
     images, labels = seg_batch
     groups = target_groups("segmentation", labels, None, ignore_index=IGNORE)
-    extractor = CamExtractor(net, "gradcam")
-    raw = extractor(images, groups, raw=True)
-    reference_raw = library_cams(net, images, groups, method="gradcam", raw=True)
-    assert relative_difference(raw, reference_raw) <= 1e-5
+    for method in ("gradcam", "layercam"):
+        raw = CamExtractor(net, method)(images, groups, raw=True)
+        reference_raw = library_cams(net, images, groups, method=method, raw=True)
+        assert reference_raw.abs().max() > 0
+        assert relative_difference(raw, reference_raw) <= 1e-5
 
 
 def test_same_model_scores_one(seg_net, seg_batch, cls_net) -> None:
@@ -167,8 +175,6 @@ def test_engine_works_inside_inference_mode_and_no_grad(seg_net, seg_batch) -> N
 
 def test_scorecam_falls_back_to_pytorch_grad_cam(seg_batch) -> None:
     torch.manual_seed(6)
-    from prunescope.models import build_model
-
     net = build_model("unet", num_classes=4, depth=2, base_channels=2).eval()
     images, labels = seg_batch
     groups = target_groups("segmentation", labels[:1], None, ignore_index=IGNORE)

@@ -29,3 +29,9 @@ def camvid_root() -> Path:
 def cifar10_tar_root() -> Path:
     """The shared CIFAR-10 folder holding ``train.tar`` and ``test.tar``."""
     return _dataset_dir("cifar10")
+
+
+@pytest.fixture(scope="session")
+def shared_data_dir() -> Path:
+    """``$PRUNESCOPE_DATA`` or ``../shared/data`` (may not exist)."""
+    return SHARED_DATA

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -16,10 +15,7 @@ from prunescope.data.cifar10 import CIFAR10_CLASSES
 def cifar10_folder(cifar10_tar_root: Path, data_cache_dir: Path) -> Path:
     """The tars unpacked once into the session cache; returns the folder holding train/ and test/."""
     dm = CIFAR10DataModule(cifar10_tar_root, batch_size=8, cache_dir=data_cache_dir / "cifar10")
-    start = time.perf_counter()
-    folder = dm.image_folder_root()
-    print(f"CIFAR-10 unpack: {time.perf_counter() - start:.1f} s")  # timing note only; tests assert below
-    return folder
+    return dm.image_folder_root()
 
 
 def test_unpacked_folders_hold_50000_train_and_10000_test_images(cifar10_folder: Path) -> None:
