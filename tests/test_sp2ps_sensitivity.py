@@ -40,7 +40,12 @@ def trained(tmp_path_factory: pytest.TempPathFactory):
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
         cfg = compose("train", overrides=overrides)
     datamodule = instantiate(cfg.data)
-    metrics = train_baseline(cfg, datamodule, out)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the same trained model on every run of this machine
+    try:
+        metrics = train_baseline(cfg, datamodule, out)
+    finally:
+        torch.set_num_threads(threads)
     module = instantiate(cfg.model)
     module.load_state_dict(torch.load(out / "baseline.ckpt", weights_only=True)["state_dict"])
     datamodule.setup("test")
@@ -70,5 +75,8 @@ def test_sp2ps_separates_gentle_from_destructive_pruning(trained) -> None:
     assert same["pairs"] > 0
     gentle = sp2ps_of(net, pruned_copy(net, datamodule, "l1", 0.2), datamodule)
     destructive = sp2ps_of(net, pruned_copy(net, datamodule, "random", 0.8), datamodule)
-    assert gentle["pairs"] == destructive["pairs"] == same["pairs"]
+    targets = [r["pairs"] + r["skipped"] for r in (same, gentle, destructive)]
+    assert targets[0] == targets[1] == targets[2]  # the same targets in every comparison
+    # measured: 0.30 vs 0.08 (unfine-tuned copies of a 4-epoch model; the CAMs still move a lot at 20 %)
+    assert gentle["sp2ps"] > 2 * destructive["sp2ps"], (gentle, destructive)
     assert gentle["sp2ps"] > destructive["sp2ps"] + 0.1, (gentle, destructive)

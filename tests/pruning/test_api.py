@@ -21,13 +21,8 @@ TINY_MODELS = {
     "vgg16": dict(num_classes=10, width_mult=0.125),
 }
 RATIOS = (0.2, 0.5, 0.8)
-# every criterion x scope on every model; the ratio rotates so every model sees 0.2, 0.5 and 0.8 with every scope
-CASES = [
-    (model, method, scope, RATIOS[(i + j + k) % 3])
-    for (i, model), (j, method), (k, scope) in itertools.product(
-        enumerate(TINY_MODELS), enumerate(CRITERIA), enumerate(("global", "local"))
-    )
-]
+# every criterion x scope x model x ratio
+CASES = list(itertools.product(TINY_MODELS, CRITERIA, ("global", "local"), RATIOS))
 
 
 @pytest.fixture(autouse=True)
