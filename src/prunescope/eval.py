@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "conf"  # the checkout's conf/ (editable install)
 
+
 def load_run_config(run_dir: Path, paths: DictConfig) -> DictConfig:
     """The composed config a run saved in ``run_dir/.hydra/config.yaml``, with this process's ``paths``."""
     config_file = run_dir / ".hydra" / "config.yaml"

@@ -15,8 +15,8 @@ from omegaconf import DictConfig
 from prunescope.instantiate import build_trainer, module_from_checkpoint
 from prunescope.run_record import write_json_atomic
 
-
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "conf"  # the checkout's conf/ (editable install)
+
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """A PruneScope checkpoint (``weights_only=True``), with a clear error when missing."""

@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "conf"  # the checkout's conf/ (editable install)
 
+
 def run_identity(cfg: DictConfig) -> dict[str, Any]:
     """``run.*`` keys: what this run is, for tables and W&B grouping."""
     pruning = cfg.pruning if pruning_enabled(cfg) else None

@@ -48,9 +48,9 @@ class VGG16(nn.Module):
     then ``Linear(512·w·49, 4096·w)``, ReLU, Dropout, ``Linear(4096·w, 4096·w)``, ReLU, Dropout,
     ``Linear(4096·w, num_classes)``; output layer ``classifier.6``.
 
-    ``cam_target_layer``: ``"features.42"`` (ImageNet head), the ReLU after the 13th conv, 14×14 for 224×224
-    inputs; ``"features.32"`` (CIFAR head), the ReLU after the 10th conv, 4×4 for 32×32 inputs — the 13th conv's
-    2×2 map makes CAMs of a 32×32 image nearly uninformative.
+    ``cam_target_layer`` is ``"features.42"``: the ReLU after the 13th conv (before the last max-pool), the
+    latest layer that still has a spatial map (14×14 for 224×224 inputs, but only 2×2 for 32×32 ones: for
+    CIFAR-size inputs ``"features.32"``, 4×4, gives more informative CAMs at a higher CAM cost).
 
     Args:
         num_classes: Number of output classes.
@@ -74,7 +74,7 @@ class VGG16(nn.Module):
         if width_mult <= 0:
             raise ValueError(f"VGG16 width_mult must be > 0, got {width_mult}")
         self.head = head
-        self.cam_target_layer = "features.32" if head == "cifar" else "features.42"
+        self.cam_target_layer = "features.42"
 
         layers: list[nn.Module] = []
         previous = in_channels
