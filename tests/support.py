@@ -49,3 +49,13 @@ def requires_data(name: str) -> pytest.MarkDecorator:
     return pytest.mark.skipif(
         not (DATA_DIR / name).exists(), reason=f"real data not found at {DATA_DIR / name}"
     )
+
+
+# Constructor arguments of tiny versions of every registered network (pruning unit tests).
+TINY_MODELS = {
+    "unet": dict(num_classes=5, depth=3, base_channels=8),
+    "smp_unet": dict(num_classes=5, encoder_name="resnet18", encoder_depth=3, decoder_channels=(16, 8, 8)),
+    "deeplabv3plus": dict(num_classes=5, decoder_channels=16),
+    "segnet": dict(num_classes=5, width_mult=0.125),
+    "vgg16": dict(num_classes=10, width_mult=0.125),
+}

@@ -12,25 +12,11 @@ import torch
 
 from prunescope.models import build_model
 from prunescope.pruning import CRITERIA, prunable_layers, prune
+from support import TINY_MODELS
 
-TINY_MODELS = {
-    "unet": dict(num_classes=5, depth=3, base_channels=8),
-    "smp_unet": dict(num_classes=5, encoder_name="resnet18", encoder_depth=3, decoder_channels=(16, 8, 8)),
-    "deeplabv3plus": dict(num_classes=5, decoder_channels=16),
-    "segnet": dict(num_classes=5, width_mult=0.125),
-    "vgg16": dict(num_classes=10, width_mult=0.125),
-}
 RATIOS = (0.2, 0.5, 0.8)
 # every criterion x scope x model x ratio
 CASES = list(itertools.product(TINY_MODELS, CRITERIA, ("global", "local"), RATIOS))
-
-
-@pytest.fixture(autouse=True)
-def single_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @functools.cache

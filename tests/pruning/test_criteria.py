@@ -25,14 +25,6 @@ from prunescope.pruning.statistics import (
 )
 
 
-@pytest.fixture(autouse=True)
-def single_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 class ConcatNet(nn.Module):
     """conv1 -> BN -> ReLU -> conv2 -> BN -> ReLU; head reads cat(conv1 act, conv2 act)."""
 

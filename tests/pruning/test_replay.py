@@ -12,14 +12,8 @@ import torch
 
 from prunescope.models import build_model
 from prunescope.pruning import prune, replay
+from support import TINY_MODELS
 
-TINY_MODELS = {
-    "unet": dict(num_classes=5, depth=3, base_channels=8),
-    "smp_unet": dict(num_classes=5, encoder_name="resnet18", encoder_depth=3, decoder_channels=(16, 8, 8)),
-    "deeplabv3plus": dict(num_classes=5, decoder_channels=16),
-    "segnet": dict(num_classes=5, width_mult=0.125),
-    "vgg16": dict(num_classes=10, width_mult=0.125),
-}
 METHODS = {"unet": "l1", "smp_unet": "fpgm", "deeplabv3plus": "l2", "segnet": "random", "vgg16": "bn_scale"}
 
 CHILD = textwrap.dedent(
@@ -38,14 +32,6 @@ CHILD = textwrap.dedent(
             torch.save(net(saved["x"]), path + ".out")
     """
 )
-
-
-@pytest.fixture(autouse=True)
-def single_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def test_replay_in_a_fresh_process_reproduces_outputs(tmp_path: Path) -> None:
