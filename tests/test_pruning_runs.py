@@ -114,3 +114,35 @@ def test_ratio_zero_keeps_the_model(make_cfg) -> None:
     values = run(make_cfg("pruning=l1", "pruning.ratio=0.0", "sp2ps=false"))
     assert values["run.status"] == "completed"
     assert values["pruned.params"] == values["baseline.params"]
+
+
+def test_sp2ps_command_scores_two_checkpoints(make_cfg, tmp_path: Path) -> None:
+    """prunescope-sp2ps on the baseline checkpoint and the pruned run's last.ckpt (both weights_only-loadable)."""
+    from prunescope.sp2ps import score_checkpoints
+
+    cfg = make_cfg("pruning=l1", "pruning.ratio=0.5", "cam.max_batches=1")
+    values = run(cfg)
+    baseline_ckpt = values["run.baseline_source"]
+    pruned_ckpt = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
+    sp2ps_cfg = make_cfg(
+        f"baseline_ckpt={baseline_ckpt}",
+        f"pruned_ckpt={pruned_ckpt}",
+        "data.num_train=16",
+        "data.num_val=8",
+        "data.num_test=16",
+        "data.image_size=32",
+        "data.batch_size=8",
+        "cam.max_batches=1",
+        "trainer.enable_progress_bar=false",
+        config_name="sp2ps",
+        small=False,
+    )
+    with open_dict(sp2ps_cfg):
+        sp2ps_cfg.paths.output_dir = str(tmp_path / "sp2ps")
+    result = score_checkpoints(sp2ps_cfg)
+    assert result["pairs"] > 0 and 0.0 <= result["sp2ps"] <= 1.0
+    same_cfg = sp2ps_cfg.copy()
+    with open_dict(same_cfg):
+        same_cfg.pruned_ckpt = baseline_ckpt
+    assert score_checkpoints(same_cfg)["sp2ps"] == pytest.approx(1.0, abs=1e-6)
+    assert (tmp_path / "sp2ps" / "sp2ps.json").is_file()
