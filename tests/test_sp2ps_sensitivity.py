@@ -61,10 +61,20 @@ def sp2ps_of(baseline: torch.nn.Module, pruned: torch.nn.Module, datamodule: pl.
     return metric.compute()
 
 
-def pruned_copy(net: torch.nn.Module, datamodule, method: str, ratio: float) -> torch.nn.Module:
+def pruned_copy(
+    net: torch.nn.Module, datamodule, method: str, ratio: float, scope: str, options: dict | None = None
+) -> torch.nn.Module:
     model = copy.deepcopy(net)
     example = next(iter(datamodule.test_dataloader()))[0][:1]
-    prune(model, example, method=method, ratio=ratio, calibration=datamodule.train_dataloader())
+    prune(
+        model,
+        example,
+        method=method,
+        ratio=ratio,
+        scope=scope,
+        calibration=datamodule.train_dataloader(),
+        method_options=options,
+    )
     return model.eval()
 
 
@@ -74,10 +84,14 @@ def test_sp2ps_separates_gentle_from_destructive_pruning(trained) -> None:
     same = sp2ps_of(net, net, datamodule)
     assert same["sp2ps"] == pytest.approx(1.0, abs=1e-6)
     assert same["pairs"] > 0
-    gentle = sp2ps_of(net, pruned_copy(net, datamodule, "l1", 0.2), datamodule)
-    destructive = sp2ps_of(net, pruned_copy(net, datamodule, "random", 0.8), datamodule)
-    targets = [r["pairs"] + r["skipped"] for r in (same, gentle, destructive)]
-    assert targets[0] == targets[1] == targets[2]  # the same targets in every comparison
-    # measured: 0.30 vs 0.08 (unfine-tuned copies of a 4-epoch model; the CAMs still move a lot at 20 %)
-    assert gentle["sp2ps"] > 2 * destructive["sp2ps"], (gentle, destructive)
-    assert gentle["sp2ps"] > destructive["sp2ps"] + 0.1, (gentle, destructive)
+    gentle = sp2ps_of(net, pruned_copy(net, datamodule, "l1", 0.2, "local"), datamodule)
+    destructive = [
+        sp2ps_of(net, pruned_copy(net, datamodule, "random", 0.8, "global", {"seed": seed}), datamodule)
+        for seed in range(3)
+    ]
+    destructive_mean = sum(d["sp2ps"] for d in destructive) / len(destructive)
+    targets = {r["pairs"] + r["skipped"] for r in (same, gentle, *destructive)}
+    assert len(targets) == 1  # the same targets (baseline predictions) in every comparison
+    # measured: 0.54 (20 % L1 in every layer) vs 0.065-0.127 (80 % random, seeds 0-3), no fine-tuning
+    assert gentle["sp2ps"] > 2 * destructive_mean, (gentle, destructive)
+    assert gentle["sp2ps"] > destructive_mean + 0.2, (gentle, destructive)
