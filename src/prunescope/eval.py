@@ -8,18 +8,15 @@ from pathlib import Path
 from typing import Any
 
 import hydra
-import pytorch_lightning as pl
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from prunescope import CONFIG_DIR
 from prunescope.instantiate import build_module, build_trainer
 from prunescope.run_record import write_json_atomic
-from prunescope.stages import load_module_checkpoint, test_module
+from prunescope.stages import load_module_checkpoint, seed_run, test_module
 
 log = logging.getLogger(__name__)
-
-
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "conf"  # the checkout's conf/ (editable install)
 
 
 def load_run_config(run_dir: Path, paths: DictConfig) -> DictConfig:
@@ -45,8 +42,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     if cfg.get("data_overrides"):
         with open_dict(run_cfg):
             run_cfg.data = OmegaConf.merge(run_cfg.data, cfg.data_overrides)
-    if cfg.get("seed") is not None:
-        pl.seed_everything(int(cfg.seed), workers=True)
+    seed_run(cfg)
     datamodule = instantiate(run_cfg.data)
     module = build_module(run_cfg, datamodule)
     load_module_checkpoint(module, ckpt_path)

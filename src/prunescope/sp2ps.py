@@ -7,15 +7,14 @@ from pathlib import Path
 from typing import Any
 
 import hydra
-import pytorch_lightning as pl
 import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
+from prunescope import CONFIG_DIR
 from prunescope.instantiate import build_trainer, module_from_checkpoint
 from prunescope.run_record import write_json_atomic
-
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "conf"  # the checkout's conf/ (editable install)
+from prunescope.stages import seed_run
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
@@ -30,8 +29,7 @@ def score_checkpoints(cfg: DictConfig) -> dict[str, Any]:
     """Sp2PS of ``cfg.pruned_ckpt`` against ``cfg.baseline_ckpt`` on ``cfg.data``'s test split."""
     baseline = module_from_checkpoint(load_checkpoint(cfg.baseline_ckpt))
     pruned = module_from_checkpoint(load_checkpoint(cfg.pruned_ckpt))
-    if cfg.get("seed") is not None:
-        pl.seed_everything(int(cfg.seed), workers=True)
+    seed_run(cfg)
     datamodule = instantiate(cfg.data)
     callback = instantiate(cfg.cam)
     callback.set_baseline(baseline.net)

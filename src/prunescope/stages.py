@@ -14,6 +14,12 @@ from prunescope.instantiate import build_module, build_trainer
 from prunescope.modules import TaskModule
 
 
+def seed_run(cfg: DictConfig) -> None:
+    """Seed Python, NumPy and torch (and dataloader workers) from ``cfg.seed``; ``seed: null`` leaves them as they are."""
+    if cfg.get("seed") is not None:
+        pl.seed_everything(int(cfg.seed), workers=True)
+
+
 def quality_from_logged(logged: dict[str, Any], quality_metric: str) -> dict[str, Any]:
     """``test/miou``, ``test/pixel_acc``, ``test/iou_<k>`` → ``miou``, ``pixel_acc``, ``iou_per_class``; or ``acc``."""
     values = {k.removeprefix("test/"): float(v) for k, v in logged.items() if k.startswith("test/")}
@@ -98,8 +104,7 @@ def baseline_key_material(cfg: DictConfig) -> dict[str, Any]:
 def train_baseline(cfg: DictConfig, datamodule: pl.LightningDataModule, out_dir: Path) -> dict[str, Any]:
     """Train and test a baseline in ``out_dir``; write ``out_dir/baseline.ckpt``; return its test metrics."""
     started = time.perf_counter()
-    if cfg.get("seed") is not None:
-        pl.seed_everything(int(cfg.seed), workers=True)
+    seed_run(cfg)
     module = build_module(cfg, datamodule)
     trainer = build_trainer(
         cfg, callbacks=[], loggers=False, default_root_dir=str(out_dir), enable_checkpointing=False

@@ -18,6 +18,7 @@ from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from prunescope import CONFIG_DIR
 from prunescope.config_checks import ConfigError, check_layer_names, check_train_config, pruning_enabled
 from prunescope.instantiate import build_module, build_trainer, fresh_callbacks, instantiate_group
 from prunescope.modules import TaskModule
@@ -27,14 +28,12 @@ from prunescope.stages import (
     example_input,
     load_module_checkpoint,
     profile,
+    seed_run,
     test_module,
     train_baseline,
 )
 
 log = logging.getLogger(__name__)
-
-
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "conf"  # the checkout's conf/ (editable install)
 
 
 def run_identity(cfg: DictConfig) -> dict[str, Any]:
@@ -124,8 +123,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     try:
         check_train_config(cfg)
         pruning_callback = instantiate(cfg.pruning, **taylor_options(cfg)) if pruning_enabled(cfg) else None
-        if cfg.get("seed") is not None:
-            pl.seed_everything(int(cfg.seed), workers=True)
+        seed_run(cfg)
         datamodule = instantiate(cfg.data)
         module = build_module(cfg, datamodule)
         if pruning_callback is not None:
@@ -154,10 +152,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             record.update("baseline", {k: v for k, v in baseline_metrics.items() if k != "train_seconds"})
             record.update("baseline", profile(baseline.net, example, repeats))
             record.save()
-            if (
-                cfg.get("seed") is not None
-            ):  # same seed → same fine-tune, whether the baseline was cached or not
-                pl.seed_everything(int(cfg.seed), workers=True)
+            seed_run(cfg)  # same seed → same fine-tune, whether the baseline was cached or not
             module.net.load_state_dict(baseline.net.state_dict())
             pruning_callback.set_baseline(baseline.net)
             callbacks = [pruning_callback, *fresh_callbacks(cfg)]
