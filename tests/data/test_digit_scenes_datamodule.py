@@ -59,6 +59,29 @@ def test_digit_strokes_contrast_with_background() -> None:
         assert (stroke - background).abs().min() > 0.2  # every channel differs clearly
 
 
+@pytest.mark.parametrize(
+    ("polarity", "lighter"), [("light_on_dark", [True]), ("dark_on_light", [False]), ("mixed", [True, False])]
+)
+def test_polarity_decides_whether_digits_are_lighter_than_the_background(
+    polarity: str, lighter: list
+) -> None:
+    images, masks = built(num_train=32, polarity=polarity).train_dataset.tensors
+    brightness = images.mean(1)  # (N, H, W), normalised
+    digit_is_lighter = {
+        bool(image[mask > 0].mean() > image[mask == 0].mean())
+        for image, mask in zip(brightness, masks, strict=True)
+    }
+    assert digit_is_lighter == set(lighter)
+
+
+def test_background_weight_becomes_class_weights() -> None:
+    weighted = DigitScenesDataModule(background_weight=0.2).class_weights
+    assert weighted is not None and weighted.shape == (11,)
+    assert weighted[0].item() == pytest.approx(0.2) and torch.all(weighted[1:] == 1)
+    assert DigitScenesDataModule(background_weight=None).class_weights is None
+    assert DigitScenesDataModule(background_weight=1.0).class_weights is None
+
+
 def test_digit_splits_are_disjoint_and_cover_sklearn_digits() -> None:
     ranges = [set(range(1797)[part]) for part in DIGIT_SPLITS.values()]
     assert sum(len(r) for r in ranges) == 1797 and len(set.union(*ranges)) == 1797
@@ -85,3 +108,9 @@ def test_invalid_options_raise_clear_errors() -> None:
         DigitScenesDataModule(batch_size=4, num_classes=10)
     with pytest.raises(ValueError, match="image_size"):
         DigitScenesDataModule(batch_size=4, image_size=(1, 2, 3))
+    with pytest.raises(
+        ValueError, match="unknown polarity 'inverted'; valid: light_on_dark, dark_on_light, mixed"
+    ):
+        DigitScenesDataModule(polarity="inverted")
+    with pytest.raises(ValueError, match="background_weight must be > 0"):
+        DigitScenesDataModule(background_weight=0.0)

@@ -259,14 +259,18 @@ class CamExtractor:
             return self._scorecam(captured.images, groups)
         sample_ids = torch.cat([group.sample_ids for group in groups])
         last = len(groups) - 1
+        cotangent = torch.zeros_like(captured.logits) if self.uses_gradients else None
         if self.method in CHANNEL_WEIGHT_METHODS:  # the method's weights per group, one weighted sum for all
             weights = [
-                self._channel_weights(captured, group, retain=i < last) for i, group in enumerate(groups)
+                self._channel_weights(captured, group, cotangent, retain=i < last)
+                for i, group in enumerate(groups)
             ]
             raw_maps = weighted_activation_sum(captured.activation.detach(), sample_ids, torch.cat(weights))
             raw_maps = raw_maps.clamp_min(0.0).cpu()
         elif self.uses_gradients:  # one partial backward per group, then one get_cam_image call for all pairs
-            gradients = [self._gradient(captured, group, retain=i < last) for i, group in enumerate(groups)]
+            gradients = [
+                self._gradient(captured, group, cotangent, retain=i < last) for i, group in enumerate(groups)
+            ]
             raw_maps = self._cam_image(captured, sample_ids, torch.cat(gradients))
         else:  # eigencam: one projection per sample, shared by all of its targets
             per_sample = self._cam_image(captured, torch.arange(captured.images.shape[0]), None)
@@ -274,27 +278,42 @@ class CamExtractor:
         raw_maps = raw_maps.to(captured.images.device)
         return raw_maps if raw else scale_maps(raw_maps, (height, width))
 
-    def _full_gradient(self, captured: CapturedForward, group: TargetGroup, *, retain: bool) -> Tensor:
-        """d(group score)/d(activation) for the whole batch, (B, C, h, w); zero outside the group's samples."""
+    def _full_gradient(
+        self, captured: CapturedForward, group: TargetGroup, cotangent: Tensor, *, retain: bool
+    ) -> Tensor:
+        """d(group score)/d(activation) for the whole batch, (B, C, h, w); zero outside the group's samples.
+
+        ``cotangent`` is an all-zero tensor shaped like the logits, reused across groups (a fresh one per group
+        costs as much as the backward through a segmentation head): the group's score gradient is written into
+        it for the backward and zeroed again after.
+        """
         with grad_enabled():
             logits = captured.logits
-            (gradient,) = torch.autograd.grad(
-                logits, captured.activation, grad_outputs=group.score_gradient(logits), retain_graph=retain
-            )
+            group.write_score_gradient(cotangent)
+            try:
+                (gradient,) = torch.autograd.grad(
+                    logits, captured.activation, grad_outputs=cotangent, retain_graph=retain
+                )
+            finally:
+                cotangent[group.sample_ids, group.class_ids] = 0.0
         return gradient
 
-    def _gradient(self, captured: CapturedForward, group: TargetGroup, *, retain: bool) -> Tensor:
+    def _gradient(
+        self, captured: CapturedForward, group: TargetGroup, cotangent: Tensor, *, retain: bool
+    ) -> Tensor:
         """d(group score)/d(activation) of the group's samples, (n, C, h, w)."""
-        return self._full_gradient(captured, group, retain=retain)[group.sample_ids]
+        return self._full_gradient(captured, group, cotangent, retain=retain)[group.sample_ids]
 
-    def _channel_weights(self, captured: CapturedForward, group: TargetGroup, *, retain: bool) -> Tensor:
+    def _channel_weights(
+        self, captured: CapturedForward, group: TargetGroup, cotangent: Tensor, *, retain: bool
+    ) -> Tensor:
         """The method's own ``get_cam_weights`` for the group's pairs, (n, C).
 
         Weights are per sample, so they are computed on the whole batch's gradient (zero outside the group) and
         the group's rows kept: no per-pair copy of the gradient or of the activations.
         """
         assert self._method is not None
-        gradient = self._full_gradient(captured, group, retain=retain).cpu().numpy()
+        gradient = self._full_gradient(captured, group, cotangent, retain=retain).cpu().numpy()
         activations = None
         if self.method != "gradcam":  # GradCAM's weights are the gradients' spatial means alone
             activations = captured.activation.detach().cpu().numpy()

@@ -58,11 +58,15 @@ class TargetGroup:
 
     def score_gradient(self, logits: Tensor) -> Tensor:
         """∂score/∂logits, dense like ``logits``: the masks (or 1) at [s_p, c_p], zero elsewhere."""
-        gradient = torch.zeros_like(logits)
+        return self.write_score_gradient(torch.zeros_like(logits))
+
+    def write_score_gradient(self, gradient: Tensor) -> Tensor:
+        """Write ∂score/∂logits into ``gradient`` (shaped like the logits, zero at this group's entries) and
+        return it: the masks (or 1) at [s_p, c_p]; other entries are left as they are."""
         if self.masks is None:
             gradient[self.sample_ids, self.class_ids] = 1.0
         else:
-            gradient[self.sample_ids, self.class_ids] = self.masks.to(logits.dtype)
+            gradient[self.sample_ids, self.class_ids] = self.masks.to(gradient.dtype)
         return gradient
 
     def library_targets(self) -> list[ClassifierOutputTarget | SemanticSegmentationTarget]:

@@ -3,6 +3,11 @@
 No download: every scene is composed from scikit-learn's bundled 8×8 digits, generated up front from
 ``numpy.random.default_rng([seed, split])``, so a seed fixes every pixel. Mask value = digit class + 1 on
 the digit's strokes (scaled intensity > 0.5), 0 elsewhere → 11 classes, nothing ignored.
+
+Learnability on a CPU (U-Net depth 5, width 8, 500 Adam steps of 16 scenes, 64×64, 1–3 digits of 20–28 px,
+background weight 0.2): test mIoU about 0.5–0.6 with light digits on dark backgrounds, about 0.27 when the
+polarity is mixed (the network must then also learn contrast-invariant shapes), about 0.14 with an unweighted
+loss (background pixels dominate it and digit identity is learned last).
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ SCENE_STD = 0.25
 """Images are normalised as ``(x - 0.5) / 0.25`` per channel (x in [0, 1])."""
 
 _SPLIT_CODES = {"train": 0, "val": 1, "test": 2}
+POLARITIES = ("light_on_dark", "dark_on_light", "mixed")
+"""Digit/background contrast: light digits on dark backgrounds, the reverse, or either per scene."""
 
 
 def as_height_width(size: int | Sequence[int], name: str = "image_size") -> tuple[int, int]:
@@ -69,6 +76,7 @@ def compose_digit_scenes(
     digits_per_scene: tuple[int, int],
     digit_size: tuple[int, int],
     rng: np.random.Generator,
+    polarity: str = "light_on_dark",
 ) -> tuple[np.ndarray, np.ndarray]:
     """Compose scenes of scaled digits on textured backgrounds.
 
@@ -76,17 +84,20 @@ def compose_digit_scenes(
     and placed at a random position (up to 20 tries to avoid overlapping an earlier digit's box; the first
     digit is always fully visible). Drawing: ``x = (1 - a) * background + a * colour`` with
     ``a = clip((d - 0.3) / 0.4, 0, 1)`` for scaled intensity ``d``; the mask is ``label + 1`` where ``d > 0.5``.
-    The digit colour is drawn per channel from the half of [0, 1] opposite to the background's.
+    The digit colour is drawn per channel from [0.6, 1] on a dark background and [0, 0.4] on a light one;
+    ``polarity`` (one of ``POLARITIES``) picks the background: dark, light, or either with probability ½.
 
     Returns:
         ``(images float32 (N, 3, H, W) in [0, 1], masks int64 (N, H, W) in 0..10)``.
     """
+    if polarity not in POLARITIES:
+        raise ValueError(f"unknown polarity {polarity!r}; valid: {', '.join(POLARITIES)}")
     height, width = image_size
     min_size, max_size = min(digit_size[0], height, width), min(digit_size[1], height, width)
     images = np.empty((num_scenes, 3, height, width), dtype=np.float32)
     masks = np.zeros((num_scenes, height, width), dtype=np.int64)
     for scene in range(num_scenes):
-        dark = bool(rng.integers(2))
+        dark = bool(rng.integers(2)) if polarity == "mixed" else polarity == "light_on_dark"
         image = textured_background(rng, height, width, dark)
         boxes: list[tuple[int, int, int, int]] = []
         for _ in range(int(rng.integers(digits_per_scene[0], digits_per_scene[1] + 1))):
@@ -129,6 +140,9 @@ class DigitScenesDataModule(SeededDataModule):
         min_digits: fewest digits per scene (>= 1).
         max_digits: most digits per scene.
         digit_size: ``(min, max)`` side of a scaled digit in px (clipped to the scene size).
+        polarity: ``"light_on_dark"``, ``"dark_on_light"`` or ``"mixed"`` (see ``POLARITIES``).
+        background_weight: loss weight of the background class (digits weigh 1), exposed as
+            ``class_weights``; ``None`` or 1.0 = unweighted (``class_weights`` is then ``None``).
         num_classes: declared by the config; must be 11 when given.
         task: declared by the config; must be ``"segmentation"`` when given.
         ignore_index: declared by the config; must be ``None``.
@@ -141,17 +155,19 @@ class DigitScenesDataModule(SeededDataModule):
 
     def __init__(
         self,
-        batch_size: int = 32,
+        batch_size: int = 16,
         num_workers: int = 0,
         seed: int | None = 0,
         pin_memory: bool = False,
         image_size: int | Sequence[int] = 64,
-        num_train: int = 512,
+        num_train: int = 2048,
         num_val: int = 128,
-        num_test: int = 128,
+        num_test: int = 256,
         min_digits: int = 1,
         max_digits: int = 3,
         digit_size: Sequence[int] = (16, 28),
+        polarity: str = "light_on_dark",
+        background_weight: float | None = 0.2,
         num_classes: int | None = None,
         task: str | None = None,
         ignore_index: int | None = None,
@@ -170,8 +186,17 @@ class DigitScenesDataModule(SeededDataModule):
             if count < 1:
                 raise ValueError(f"{name} must be >= 1, got {count}")
         self.num_scenes = {"train": num_train, "val": num_val, "test": num_test}
+        if polarity not in POLARITIES:
+            raise ValueError(f"unknown polarity {polarity!r}; valid: {', '.join(POLARITIES)}")
+        if background_weight is not None and not background_weight > 0:
+            raise ValueError(f"background_weight must be > 0 or null, got {background_weight!r}")
         self.digits_per_scene = (min_digits, max_digits)
         self.digit_size = (smallest, largest)
+        self.polarity = polarity
+        self.class_weights: torch.Tensor | None = None
+        if background_weight is not None and background_weight != 1.0:
+            self.class_weights = torch.ones(self.num_classes)
+            self.class_weights[0] = float(background_weight)
 
     def build_split(self, split: str) -> TensorDataset:
         """Generate one split: ``TensorDataset(images float32 (N,3,H,W) normalised, masks int64 (N,H,W))``."""
@@ -185,6 +210,7 @@ class DigitScenesDataModule(SeededDataModule):
             self.digits_per_scene,
             self.digit_size,
             rng,
+            self.polarity,
         )
         normalised = (torch.from_numpy(images) - SCENE_MEAN) / SCENE_STD
         return TensorDataset(normalised, torch.from_numpy(masks))

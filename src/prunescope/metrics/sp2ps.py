@@ -58,12 +58,19 @@ def _check_maps(h0: Tensor, h1: Tensor) -> None:
 def spectral_similarity(h0: Tensor, h1: Tensor) -> Tensor:
     """S_sf = 1 − Σ|A⁰ − A¹| / (ΣA⁰ + ΣA¹), A = |FFT2(H − mean(H))|, per map of a (B, H, W) batch.
 
+    The spectra of real maps are Hermitian (A[u, v] = A[−u, −v]), so the sums over the full FFT2 are taken over
+    the half spectrum of ``rfft2`` with the mirrored columns counted twice (same value, half the work).
     Returns 0 where both amplitude sums are 0 (both maps constant).
     """
-    a0 = torch.fft.fft2(h0 - h0.mean(dim=(-2, -1), keepdim=True)).abs()
-    a1 = torch.fft.fft2(h1 - h1.mean(dim=(-2, -1), keepdim=True)).abs()
-    difference = (a0 - a1).abs().sum(dim=(-2, -1))
-    total = a0.sum(dim=(-2, -1)) + a1.sum(dim=(-2, -1))
+    width = h0.shape[-1]
+    a0 = torch.fft.rfft2(h0 - h0.mean(dim=(-2, -1), keepdim=True)).abs()
+    a1 = torch.fft.rfft2(h1 - h1.mean(dim=(-2, -1), keepdim=True)).abs()
+    column_count = torch.full((a0.shape[-1],), 2.0, dtype=a0.dtype, device=a0.device)
+    column_count[0] = 1.0  # the DC column has no mirror, nor has the Nyquist column of an even width
+    if width % 2 == 0:
+        column_count[-1] = 1.0
+    difference = ((a0 - a1).abs().sum(dim=-2) * column_count).sum(dim=-1)
+    total = ((a0 + a1).sum(dim=-2) * column_count).sum(dim=-1)
     spectral = 1.0 - difference / total.clamp_min(torch.finfo(total.dtype).tiny)
     return torch.where(total > 0, spectral, torch.zeros_like(spectral)).clamp(0.0, 1.0)
 
@@ -90,14 +97,15 @@ def spatial_similarity(h0: Tensor, h1: Tensor) -> Tensor:
     blur_rows = _gaussian_blur_operator(height, h0.dtype, h0.device)
     blur_cols = _gaussian_blur_operator(width, h0.dtype, h0.device)
     moments = blur_rows @ torch.stack([h1, h0, h1 * h1, h0 * h0, h1 * h0]) @ blur_cols.T
-    mu1, mu0, m11, m00, m10 = moments
+    mu1, mu0, var1, var0, covariance = moments  # second moments, made central in place below
     mu11, mu00, mu10 = mu1 * mu1, mu0 * mu0, mu1 * mu0
-    var1 = (m11 - mu11).clamp_min(0.0)
-    var0 = (m00 - mu00).clamp_min(0.0)
-    covariance = m10 - mu10
+    var1.sub_(mu11).clamp_min_(0.0)
+    var0.sub_(mu00).clamp_min_(0.0)
+    covariance.sub_(mu10)
     c1, c2 = SSIM_K1**2, SSIM_K2**2
-    ssim_map = ((2 * mu10 + c1) * (2 * covariance + c2)) / ((mu11 + mu00 + c1) * (var1 + var0 + c2))
-    return ssim_map.flatten(1).mean(dim=1).clamp(0.0, 1.0)
+    numerator = mu10.mul_(2).add_(c1).mul_(covariance.mul_(2).add_(c2))  # (2μ₀μ₁ + C₁)(2σ₀₁ + C₂)
+    denominator = mu11.add_(mu00).add_(c1).mul_(var1.add_(var0).add_(c2))  # (μ₀² + μ₁² + C₁)(σ₀² + σ₁² + C₂)
+    return numerator.div_(denominator).flatten(1).mean(dim=1).clamp(0.0, 1.0)
 
 
 def sp2ps_terms(h0: Tensor, h1: Tensor) -> Sp2PSTerms:
@@ -117,8 +125,13 @@ def sp2ps_terms(h0: Tensor, h1: Tensor) -> Sp2PSTerms:
     constant0 = (h0.amax(dim=(-2, -1)) - h0.amin(dim=(-2, -1))) <= CONSTANT_MAP_TOLERANCE
     constant1 = (h1.amax(dim=(-2, -1)) - h1.amin(dim=(-2, -1))) <= CONSTANT_MAP_TOLERANCE
     informative = ~(constant0 | constant1)
-    spatial = torch.where(informative, spatial_similarity(h0, h1), 0.0)
-    spectral = torch.where(informative, spectral_similarity(h0, h1), 0.0)
+    spatial = torch.zeros(h0.shape[0], dtype=h0.dtype, device=h0.device)
+    spectral = torch.zeros_like(spatial)
+    if bool(informative.all()):
+        spatial, spectral = spatial_similarity(h0, h1), spectral_similarity(h0, h1)
+    elif bool(informative.any()):  # score only the pairs that need it; the rest stay 0
+        spatial[informative] = spatial_similarity(h0[informative], h1[informative])
+        spectral[informative] = spectral_similarity(h0[informative], h1[informative])
     denominator = spatial + spectral
     score = torch.where(denominator > 0, 2 * spatial * spectral / denominator.clamp_min(1e-12), 0.0)
     return Sp2PSTerms(spatial, spectral, score, ~(constant0 & constant1))
