@@ -52,6 +52,10 @@ class SegmentationModule(TaskModule):
             raise ValueError(
                 f"class_weights has {len(class_weights)} entries, expected num_classes={num_classes}"
             )
+        if (
+            class_weights is not None
+        ):  # plain floats: Hydra passes a ListConfig, which weights_only loads reject
+            class_weights = [float(w) for w in class_weights]
         self.save_hyperparameters(ignore=["net", "optimizer", "scheduler"])
         self.num_classes = num_classes
         self.ignore_index = ignore_index
