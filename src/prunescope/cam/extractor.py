@@ -5,7 +5,9 @@ parameters are frozen for the forward, and a forward hook replaces the target la
 leaf that requires grad, so autograd records only the part of the network after the target layer. One forward
 per batch, then one ``torch.autograd.grad`` of the summed target scores per ``TargetGroup`` (samples are
 independent in eval mode, so each sample gets its own gradient). The activations and gradients then go
-through the method's own weighting (pytorch-grad-cam's ``get_cam_weights`` for ``gradcam``/``gradcam++``,
+through the method's own weighting (pytorch-grad-cam's ``get_cam_weights`` for ``gradcam++``; for ``gradcam``,
+whose weights are the spatial means of the gradient, the hook adds a zero per-channel offset b to the activation
+and the backward stops at b: ∂s/∂b = Σ_xy ∂s/∂A, so the (B, C, h, w) gradient is never returned;
 followed by the weighted channel sum Σ_c w_c·A_c of ``BaseCAM.get_cam_image`` done as one batched matmul;
 ``get_cam_image`` itself for the others), ReLU, and the same scaling as ``BaseCAM``: min–max normalise,
 bilinear resize to the input size, min–max normalise again.
@@ -136,9 +138,11 @@ class ActivationCapture:
     ``release()`` or use as a context manager.
     """
 
-    def __init__(self, layer: nn.Module, *, as_leaf: bool) -> None:
+    def __init__(self, layer: nn.Module, *, as_leaf: bool, channel_offset: bool = False) -> None:
         self.as_leaf = as_leaf
+        self.channel_offset = channel_offset
         self.activations: list[Tensor] = []
+        self.offsets: list[Tensor] = []
         self._handle = layer.register_forward_hook(self._hook)
 
     def _hook(self, module: nn.Module, inputs: Any, output: Any) -> Tensor:
@@ -150,6 +154,12 @@ class ActivationCapture:
         if self.as_leaf:
             recorded.requires_grad_(True)
         self.activations.append(recorded)
+        if (
+            self.channel_offset
+        ):  # A + b, b = 0 of shape (B, C, 1, 1): ∂s/∂b = Σ_xy ∂s/∂A, no (B, C, h, w) output
+            offset = recorded.new_zeros(*recorded.shape[:2], *[1] * (recorded.ndim - 2)).requires_grad_(True)
+            self.offsets.append(offset)
+            return recorded + offset
         return recorded.clone()
 
     @property
@@ -161,10 +171,16 @@ class ActivationCapture:
             )
         return self.activations[0]
 
+    @property
+    def offset(self) -> Tensor | None:
+        """The per-channel zero offset added to the output (``channel_offset``), else None."""
+        return self.offsets[0] if self.offsets else None
+
     def release(self) -> None:
         """Remove the hook and drop the recorded tensors."""
         self._handle.remove()
         self.activations.clear()
+        self.offsets.clear()
 
     def __enter__(self) -> ActivationCapture:
         return self
@@ -175,11 +191,16 @@ class ActivationCapture:
 
 @dataclass
 class CapturedForward:
-    """Output of one hooked forward: ``logits`` and the target layer's ``activation`` (graph after it only)."""
+    """Output of one hooked forward: ``logits`` and the target layer's ``activation`` (graph after it only).
+
+    ``channel_offset`` (GradCAM only) is the zero (B, C, 1, 1) leaf added to the activation: its gradient is the
+    spatial sum of the activation's gradient, all that GradCAM's weights need.
+    """
 
     images: Tensor
     logits: Tensor
     activation: Tensor
+    channel_offset: Tensor | None = None
 
 
 @contextmanager
@@ -233,9 +254,16 @@ class CamExtractor:
             if self.method == "scorecam":
                 stack.enter_context(torch.no_grad())
                 return CapturedForward(images, self.net(images), images.new_empty(0))
-            capture = stack.enter_context(ActivationCapture(self.layer, as_leaf=self.uses_gradients))
+            spatial_sums_only = self.method == "gradcam"
+            capture = stack.enter_context(
+                ActivationCapture(
+                    self.layer,
+                    as_leaf=self.uses_gradients and not spatial_sums_only,
+                    channel_offset=spatial_sums_only,
+                )
+            )
             logits = self.net(images)
-            return CapturedForward(images, logits, capture.activation)
+            return CapturedForward(images, logits, capture.activation, capture.offset)
 
     def cams(self, captured: CapturedForward, groups: list[TargetGroup], *, raw: bool = False) -> Tensor:
         """CAMs of all pairs of ``groups``, concatenated in group order.
@@ -279,9 +307,17 @@ class CamExtractor:
         return raw_maps if raw else scale_maps(raw_maps, (height, width))
 
     def _full_gradient(
-        self, captured: CapturedForward, group: TargetGroup, cotangent: Tensor, *, retain: bool
+        self,
+        captured: CapturedForward,
+        group: TargetGroup,
+        cotangent: Tensor,
+        *,
+        retain: bool,
+        wrt: Tensor | None = None,
     ) -> Tensor:
         """d(group score)/d(activation) for the whole batch, (B, C, h, w); zero outside the group's samples.
+
+        With ``wrt`` (the channel offset) the gradient with respect to that tensor instead.
 
         ``cotangent`` is an all-zero tensor shaped like the logits, reused across groups (a fresh one per group
         costs as much as the backward through a segmentation head): the group's score gradient is written into
@@ -292,7 +328,10 @@ class CamExtractor:
             group.write_score_gradient(cotangent)
             try:
                 (gradient,) = torch.autograd.grad(
-                    logits, captured.activation, grad_outputs=cotangent, retain_graph=retain
+                    logits,
+                    captured.activation if wrt is None else wrt,
+                    grad_outputs=cotangent,
+                    retain_graph=retain,
                 )
             finally:
                 cotangent[group.sample_ids, group.class_ids] = 0.0
@@ -313,10 +352,12 @@ class CamExtractor:
         the group's rows kept: no per-pair copy of the gradient or of the activations.
         """
         assert self._method is not None
+        if captured.channel_offset is not None:  # GradCAM: w = mean_xy ∂s/∂A = (∂s/∂b) / (h·w)
+            sums = self._full_gradient(captured, group, cotangent, retain=retain, wrt=captured.channel_offset)
+            weights = sums.flatten(1) / captured.activation[0, 0].numel()
+            return weights[group.sample_ids.to(weights.device)].to(captured.activation.dtype)
         gradient = self._full_gradient(captured, group, cotangent, retain=retain).cpu().numpy()
-        activations = None
-        if self.method != "gradcam":  # GradCAM's weights are the gradients' spatial means alone
-            activations = captured.activation.detach().cpu().numpy()
+        activations = captured.activation.detach().cpu().numpy()
         weights = self._method.get_cam_weights(captured.images, self.layer, None, activations, gradient)
         weights = torch.from_numpy(np.asarray(weights, dtype=np.float32))
         return weights[group.sample_ids.cpu()].to(captured.activation.device)
