@@ -18,7 +18,6 @@ stable measure; use ``--threads`` for the intra-op threads.
 from __future__ import annotations
 
 import argparse
-import copy
 import time
 from collections.abc import Callable, Iterable
 
@@ -29,37 +28,15 @@ from prunescope.cam import cam_pairs, library_cams, target_groups
 from prunescope.data.digit_scenes import DigitScenesDataModule
 from prunescope.metrics import Sp2PS
 from prunescope.models import build_model
+from prunescope.models.stand_ins import perturbed_copy, randomise_batch_norm
 
 Batch = tuple[Tensor, Tensor]
-
-
-def randomised(net: nn.Module, seed: int) -> nn.Module:
-    """Random BatchNorm statistics/affine parameters so that activations are not trivially normalised."""
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for module in net.modules():
-            if isinstance(module, nn.BatchNorm2d):
-                size = module.num_features
-                module.running_mean.copy_(0.1 * torch.randn(size, generator=generator))
-                module.running_var.copy_(0.5 + torch.rand(size, generator=generator))
-                module.weight.copy_(0.5 + torch.rand(size, generator=generator))
-    return net.eval()
-
-
-def perturbed(net: nn.Module, scale: float = 0.1, seed: int = 1) -> nn.Module:
-    """Stand-in for the pruned model: weights multiplied by 1 + scale·N(0, 1)."""
-    other = copy.deepcopy(net)
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for parameter in other.parameters():
-            parameter.mul_(1 + scale * torch.randn(parameter.shape, generator=generator))
-    return other
 
 
 def classification_setup(batches: int, batch_size: int) -> tuple[nn.Module, list[Batch], int, str]:
     """VGG-16-BN at 1/4 width, CIFAR head, 32×32 inputs, 10 classes."""
     torch.manual_seed(0)
-    net = randomised(build_model("vgg16", num_classes=10, width_mult=0.25), seed=0)
+    net = randomise_batch_norm(build_model("vgg16", num_classes=10, width_mult=0.25), seed=0, bias=False)
     generator = torch.Generator().manual_seed(0)
     data = [
         (
@@ -86,7 +63,7 @@ def segmentation_setup(name: str, batches: int, batch_size: int) -> tuple[nn.Mod
             build_model("smp_unet", num_classes=11, encoder_name="resnet18"),
             "smp Unet-resnet18, 96x128",
         )
-    return randomised(net, seed=0), data, 11, label
+    return randomise_batch_norm(net, seed=0, bias=False), data, 11, label
 
 
 def fast_evaluation(
@@ -125,7 +102,7 @@ def measure(
     clock: Callable[[], float],
 ) -> tuple[int, dict, dict, float, float, float]:
     """Samples, fast and library results, and the best (a), (b), (c) seconds over interleaved repeats."""
-    pruned = perturbed(baseline)
+    pruned = perturbed_copy(baseline, scale=0.1)
     with torch.no_grad():
         groups = [target_groups(baseline.task, labels, baseline(images)) for images, labels in data]
     runs = {

@@ -2,49 +2,14 @@
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 import torch
 from torch import nn
 
 from prunescope.models import build_model
-
-
-def randomise_batch_norm(net: nn.Module, seed: int) -> nn.Module:
-    """Give every BatchNorm non-trivial running statistics and affine parameters (eval mode uses them)."""
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for module in net.modules():
-            if isinstance(module, nn.BatchNorm2d):
-                size = module.num_features
-                module.running_mean.copy_(0.1 * torch.randn(size, generator=generator))
-                module.running_var.copy_(0.5 + torch.rand(size, generator=generator))
-                module.weight.copy_(0.5 + torch.rand(size, generator=generator))
-                module.bias.copy_(0.1 * torch.randn(size, generator=generator))
-    return net.eval()
-
-
-def perturbed_copy(net: nn.Module, scale: float = 0.2, seed: int = 1) -> nn.Module:
-    """A stand-in for a pruned model: the same network with multiplicatively perturbed weights."""
-    other = copy.deepcopy(net)
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for parameter in other.parameters():
-            parameter.mul_(1 + scale * torch.randn(parameter.shape, generator=generator))
-    return other
-
-
-@pytest.fixture(autouse=True)
-def single_intra_op_thread() -> Iterator[None]:
-    """One intra-op thread: on the shared 2-core machine, OpenMP threads contending with other jobs are ~10× slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
+from prunescope.models.stand_ins import perturbed_copy, randomise_batch_norm
 
 
 @pytest.fixture(name="perturbed_copy")

@@ -29,17 +29,6 @@ SEGMENTATION = ["unet", "smp_unet", "deeplabv3plus", "segnet"]
 SEG_SIZES = [(64, 64), (180, 240), (97, 131)]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def single_intra_op_thread():
-    """Tiny models gain nothing from intra-op threads, and spinning OpenMP threads on a shared CPU cost ~3× wall."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
-
-
 def small(name: str, **overrides) -> nn.Module:
     torch.manual_seed(0)
     return build_model(name, **{**SMALL_CONFIGS[name], **overrides})
