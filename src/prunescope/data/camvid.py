@@ -190,10 +190,7 @@ class CamVidDataModule(SeededDataModule):
         self.scale_range = scale_range
         self.hflip = bool(hflip)
         self.class_weights = resolve_class_weights(class_weights, self.num_classes)
-        self.limits = {"train": limit_train, "val": limit_val, "test": limit_test}
-        for split, limit in self.limits.items():
-            if limit is not None and limit < 1:
-                raise ValueError(f"limit_{split} must be >= 1 or null, got {limit}")
+        self.limits = self.split_limits(limit_train, limit_val, limit_test)
 
     def setup(self, stage: str | None = None) -> None:
         """Build the three split datasets (once)."""

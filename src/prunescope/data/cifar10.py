@@ -124,10 +124,7 @@ class CIFAR10DataModule(SeededDataModule):
         self.cache_dir = Path(cache_dir).expanduser()
         self.val_size = val_size
         self.augment = augment
-        self.limits = {"train": limit_train, "val": limit_val, "test": limit_test}
-        for split, limit in self.limits.items():
-            if limit is not None and limit < 1:
-                raise ValueError(f"limit_{split} must be >= 1 or null, got {limit}")
+        self.limits = self.split_limits(limit_train, limit_val, limit_test)
         self._check_root()
 
     def _check_root(self) -> None:

@@ -89,10 +89,7 @@ class DigitsDataModule(SeededDataModule):
             raise ValueError(f"unknown background {background!r}; valid: {list(BACKGROUNDS)}")
         self.image_size = image_size
         self.background = background
-        self.limits = {"train": limit_train, "val": limit_val, "test": limit_test}
-        for split, limit in self.limits.items():
-            if limit is not None and limit < 1:
-                raise ValueError(f"limit_{split} must be >= 1 or null, got {limit}")
+        self.limits = self.split_limits(limit_train, limit_val, limit_test)
 
     def build_split(self, split: str) -> TensorDataset:
         """One split: ``TensorDataset(images float32 (N,3,S,S) normalised, labels int64 (N,))``."""

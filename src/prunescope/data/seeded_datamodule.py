@@ -60,6 +60,21 @@ class SeededDataModule(pl.LightningDataModule):
                     f"{type(self).__name__}: config declares {key}={value!r} but the dataset has {key}={actual!r}"
                 )
 
+    @staticmethod
+    def split_limits(
+        limit_train: int | None, limit_val: int | None, limit_test: int | None
+    ) -> dict[str, int | None]:
+        """``{"train": limit_train, "val": limit_val, "test": limit_test}``, each ``None`` (all) or >= 1.
+
+        Raises:
+            ValueError: a limit is below 1.
+        """
+        limits = {"train": limit_train, "val": limit_val, "test": limit_test}
+        for split, limit in limits.items():
+            if limit is not None and limit < 1:
+                raise ValueError(f"limit_{split} must be >= 1 or null, got {limit}")
+        return limits
+
     def _loader(self, dataset: Dataset | None, split: str, train: bool) -> DataLoader:
         if dataset is None:
             raise RuntimeError(f"{type(self).__name__}: {split} dataset not built; call setup() first")
