@@ -235,7 +235,10 @@ class CamExtractor:
         self.net = net
         self.layer_path, self.layer = resolve_target_layer(net, target_layer)
         self.uses_gradients = method in GRADIENT_METHODS
-        self._method = self._method_object() if method != "scorecam" else None
+        # GradCAM's weights are mean_xy ∂s/∂A, taken at a per-channel offset: no library object needed
+        self.spatial_sums_only = method == "gradcam"
+        needs_library_object = method != "scorecam" and not self.spatial_sums_only
+        self._method = self._method_object() if needs_library_object else None
 
     def _method_object(self) -> BaseCAM:
         """The pytorch-grad-cam method object, used only for its weighting (its own hooks removed at once)."""
@@ -254,12 +257,11 @@ class CamExtractor:
             if self.method == "scorecam":
                 stack.enter_context(torch.no_grad())
                 return CapturedForward(images, self.net(images), images.new_empty(0))
-            spatial_sums_only = self.method == "gradcam"
             capture = stack.enter_context(
                 ActivationCapture(
                     self.layer,
-                    as_leaf=self.uses_gradients and not spatial_sums_only,
-                    channel_offset=spatial_sums_only,
+                    as_leaf=self.uses_gradients and not self.spatial_sums_only,
+                    channel_offset=self.spatial_sums_only,
                 )
             )
             logits = self.net(images)
@@ -351,11 +353,11 @@ class CamExtractor:
         Weights are per sample, so they are computed on the whole batch's gradient (zero outside the group) and
         the group's rows kept: no per-pair copy of the gradient or of the activations.
         """
-        assert self._method is not None
         if captured.channel_offset is not None:  # GradCAM: w = mean_xy ∂s/∂A = (∂s/∂b) / (h·w)
             sums = self._full_gradient(captured, group, cotangent, retain=retain, wrt=captured.channel_offset)
             weights = sums.flatten(1) / captured.activation[0, 0].numel()
             return weights[group.sample_ids.to(weights.device)].to(captured.activation.dtype)
+        assert self._method is not None
         gradient = self._full_gradient(captured, group, cotangent, retain=retain).cpu().numpy()
         activations = captured.activation.detach().cpu().numpy()
         weights = self._method.get_cam_weights(captured.images, self.layer, None, activations, gradient)
