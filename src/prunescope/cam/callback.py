@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,27 @@ from prunescope.metrics.sp2ps import Sp2PS, sp2ps_pair
 GRID_FILENAME = "sp2ps_cams.png"
 
 
+@dataclass
+class Sp2PSResult:
+    """Sp2PS of one test pass.
+
+    Attributes:
+        values: :meth:`prunescope.metrics.sp2ps.Sp2PS.compute` (``sp2ps``, ``spatial``, ``spectral``, ``pairs``,
+            ``skipped``, ``per_class``).
+        seconds: time spent computing CAMs and scoring them.
+        grid_path: the CAM grid PNG, when one was written.
+    """
+
+    values: dict[str, Any]
+    seconds: float
+    grid_path: Path | None = None
+
+    @property
+    def score(self) -> float:
+        """The Sp2PS score."""
+        return float(self.values["sp2ps"])
+
+
 def frozen_copy(net: nn.Module) -> nn.Module:
     """A deep copy in eval mode with no parameter requiring grad."""
     frozen = copy.deepcopy(net).eval()
@@ -34,7 +56,7 @@ class Sp2PSCallback(pl.Callback):
     Active only when ``enabled`` and a baseline is set (constructor or ``set_baseline``); testing the baseline
     itself with no baseline set is a no-op. For each test batch (dataloader 0, the first ``max_batches``) it
     computes the CAM pairs (``prunescope.cam.pairs.cam_pairs``) and updates an ``Sp2PS`` metric; at the end
-    of the test epoch it stores the result on ``self.result`` (``Sp2PS.compute()`` plus ``"seconds"``),
+    of the test epoch it stores the :class:`Sp2PSResult` on ``self.result``,
     logs ``sp2ps/score``, ``sp2ps/spatial``, ``sp2ps/spectral``, ``sp2ps/pairs``, ``sp2ps/skipped`` through
     ``pl_module.log`` (all loggers, and ``trainer.callback_metrics``), and writes a PNG of CAM overlays for the
     first ``grid_samples`` test samples (each sample's highest class) to ``output_dir`` (default
@@ -78,8 +100,7 @@ class Sp2PSCallback(pl.Callback):
         self.enabled = enabled
         self.output_dir = Path(output_dir) if output_dir is not None else None
         self.baseline: nn.Module | None = None
-        self.result: dict[str, Any] | None = None
-        self.grid_path: Path | None = None
+        self.result: Sp2PSResult | None = None
         self._metric: Sp2PS | None = None
         self._grid: dict[str, list[Tensor]] = {}
         self._seconds = 0.0
@@ -162,15 +183,15 @@ class Sp2PSCallback(pl.Callback):
         if not self.active or self._metric is None:
             return
         with torch.inference_mode(False):
-            self.result = {**self._metric.compute(), "seconds": self._seconds}
+            values = self._metric.compute()
         for name, key in (("score", "sp2ps"), ("spatial", "spatial"), ("spectral", "spectral")):
-            pl_module.log(f"sp2ps/{name}", float(self.result[key]))
-        pl_module.log("sp2ps/pairs", float(self.result["pairs"]))
-        pl_module.log("sp2ps/skipped", float(self.result["skipped"]))
-        if self.grid_samples and self._grid["images"]:
-            self._write_grid(trainer)
+            pl_module.log(f"sp2ps/{name}", float(values[key]))
+        pl_module.log("sp2ps/pairs", float(values["pairs"]))
+        pl_module.log("sp2ps/skipped", float(values["skipped"]))
+        grid_path = self._write_grid(trainer) if self.grid_samples and self._grid["images"] else None
+        self.result = Sp2PSResult(values=values, seconds=self._seconds, grid_path=grid_path)
 
-    def _write_grid(self, trainer: pl.Trainer) -> None:
+    def _write_grid(self, trainer: pl.Trainer) -> Path:
         images = torch.cat(self._grid["images"])
         h0, h1 = torch.cat(self._grid["h0"]), torch.cat(self._grid["h1"])
         class_ids = torch.cat(self._grid["class_ids"])
@@ -180,9 +201,10 @@ class Sp2PSCallback(pl.Callback):
         )
         grid = render_cam_grid(images, h0, h1, scores, class_ids, class_names)
         folder = self.output_dir if self.output_dir is not None else Path(trainer.default_root_dir)
-        self.grid_path = save_cam_grid(folder / GRID_FILENAME, grid)
+        grid_path = save_cam_grid(folder / GRID_FILENAME, grid)
         for logger in trainer.loggers:
             if isinstance(logger, TensorBoardLogger):
                 logger.experiment.add_image("sp2ps/cams", grid, trainer.global_step, dataformats="HWC")
             elif isinstance(logger, WandbLogger):
-                logger.log_image(key="sp2ps/cams", images=[str(self.grid_path)])
+                logger.log_image(key="sp2ps/cams", images=[str(grid_path)])
+        return grid_path
