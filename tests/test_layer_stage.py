@@ -48,7 +48,9 @@ def test_auto_levels_within_tolerance(make_cfg: Callable[..., DictConfig]) -> No
     assert stored["prune.levels_removed"] == 2
 
 
-def test_levels_on_a_network_without_levels_fails_before_training(make_cfg: Callable[..., DictConfig]) -> None:
+def test_levels_on_a_network_without_levels_fails_before_training(
+    make_cfg: Callable[..., DictConfig],
+) -> None:
     cfg = make_cfg("model=vgg16", "data=digits", "pruning=l1", "pruning.layers.levels=1")
     with pytest.raises(ConfigError, match="VGG16 has none"):
         run(cfg)

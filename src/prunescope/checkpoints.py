@@ -26,7 +26,9 @@ from prunescope.atomic_write import torch_save_atomic
 from prunescope.modules import TaskModule
 
 
-def save_checkpoint(module: TaskModule, path: str | os.PathLike[str], extra: dict[str, Any] | None = None) -> Path:
+def save_checkpoint(
+    module: TaskModule, path: str | os.PathLike[str], extra: dict[str, Any] | None = None
+) -> Path:
     """Write ``state_dict`` + the module's checkpoint payload (+ plain ``extra`` data) to ``path`` atomically."""
     payload = {"state_dict": module.state_dict(), **module.checkpoint_payload(), **(extra or {})}
     return torch_save_atomic(path, payload)

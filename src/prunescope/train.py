@@ -47,7 +47,9 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         if parts.pruning is not None:
             report.layers = layer_stage(parts, report.baseline)
             report.pruned = prune_finetune_stage(parts, report.baseline)
-            report.tested = test_stage(parts, report.pruned.trainer, report.pruned.module, report.pruned.sp2ps)
+            report.tested = test_stage(
+                parts, report.pruned.trainer, report.pruned.module, report.pruned.sp2ps
+            )
         values = report.write("completed")
         log_final_metrics(parts.loggers, values)
         return values

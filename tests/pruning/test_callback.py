@@ -14,10 +14,10 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 from torch.utils.data import TensorDataset
 
 from prunescope.data.digit_scenes import DigitScenesDataModule
-from prunescope.models.unet import UNet
-from prunescope.models.vgg import VGG16
-from prunescope.modules import ClassificationModule, SegmentationModule
 from prunescope.metrics.efficiency import count_macs
+from prunescope.models.unet import UNet
+from prunescope.models.vgg16 import VGG16
+from prunescope.modules import ClassificationModule, SegmentationModule
 from prunescope.pruning import PruningConfig, prunable_units, prune, replay
 from prunescope.pruning.callback import PruningCallback
 
@@ -234,7 +234,11 @@ def test_step_lines_in_the_log(caplog: pytest.LogCaptureFixture) -> None:
 
 @pytest.mark.parametrize(
     ("schedule", "expected"),
-    [("constant", [1.0, 1.0, 1.0, 1.0]), ("step", [1.0, 1.0, 0.1, 0.01]), ("cosine", [1.0, 0.8535534, 0.5, 0.1464466])],
+    [
+        ("constant", [1.0, 1.0, 1.0, 1.0]),
+        ("step", [1.0, 1.0, 0.1, 0.01]),
+        ("cosine", [1.0, 0.8535534, 0.5, 0.1464466]),
+    ],
 )
 def test_finetune_schedules(schedule: str, expected: list[float]) -> None:
     probe = Probe()

@@ -13,8 +13,8 @@ import torch
 from pytorch_lightning.loggers import TensorBoardLogger, WandbLogger
 from torch import Tensor, nn
 
-from prunescope.cam.extractor import cam_method_class
 from prunescope.cam.grid import first_pairs_per_sample, render_cam_grid, save_cam_grid
+from prunescope.cam.methods import cam_method
 from prunescope.cam.pairs import cam_pairs
 from prunescope.metrics.sp2ps import Sp2PS, sp2ps_pair
 
@@ -66,9 +66,9 @@ class Sp2PSCallback(pl.Callback):
 
     Args:
         baseline: the unpruned network (a frozen copy is kept).
-        method: CAM method (``prunescope.cam.extractor.CAM_METHODS``).
+        method: CAM method, a key of ``prunescope.cam.methods.CAM_METHODS``.
         target_layer: dotted module path; default the baseline's ``cam_target_layer``.
-        target: ``"auto"`` (definition default), ``"gt"``/``"label"`` or ``"baseline_pred"``/``"baseline_pred_mask"``.
+        target: ``"auto"`` (definition default), ``"gt"`` or ``"baseline_pred"``.
         max_batches: score at most this many test batches (None: all).
         grid_samples: samples in the overlay grid (0: no grid).
         enabled: switch the callback off without removing it.
@@ -87,7 +87,7 @@ class Sp2PSCallback(pl.Callback):
         output_dir: str | Path | None = None,
     ) -> None:
         super().__init__()
-        cam_method_class(method)
+        cam_method(method)
         if max_batches is not None and max_batches < 1:
             raise ValueError(f"Sp2PSCallback max_batches must be >= 1 or None; got {max_batches}")
         if grid_samples < 0:

@@ -113,7 +113,11 @@ class RunReport:
 
     def values(self, status: str, error: BaseException | None = None) -> dict[str, Any]:
         """The flat ``metrics.json`` content for ``status`` (``running`` | ``completed`` | ``failed``)."""
-        run = {**self.identity, "status": status, "error": f"{type(error).__name__}: {error}" if error else None}
+        run = {
+            **self.identity,
+            "status": status,
+            "error": f"{type(error).__name__}: {error}" if error else None,
+        }
         values: dict[str, Any] = {"schema": SCHEMA_VERSION}
         times: dict[str, Any] = {}
         if self.quality_metric is not None:

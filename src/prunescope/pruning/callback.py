@@ -105,7 +105,9 @@ class PruningCallback(pl.Callback):
         super().__init__()
         self.config = config
         self.cumulative = cumulative_ratios(config.schedule.kind, config.ratio, config.schedule.steps)
-        self.epochs = step_epochs(config.schedule.steps, config.schedule.at_epochs, config.schedule.every_n_epochs)
+        self.epochs = step_epochs(
+            config.schedule.steps, config.schedule.at_epochs, config.schedule.every_n_epochs
+        )
         self.progress = PruningProgress()
         self._teacher = copy.deepcopy(teacher) if teacher is not None else None
         self._resumed = False
@@ -178,7 +180,10 @@ class PruningCallback(pl.Callback):
 
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         stepped = False
-        while self.progress.steps_done < len(self.epochs) and self.epochs[self.progress.steps_done] <= trainer.current_epoch:
+        while (
+            self.progress.steps_done < len(self.epochs)
+            and self.epochs[self.progress.steps_done] <= trainer.current_epoch
+        ):
             self._prune_step(trainer, pl_module)
             stepped = True
         if stepped:

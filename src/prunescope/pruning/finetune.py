@@ -29,8 +29,12 @@ def segment_scheduler(options: FinetuneOptions, periods: int) -> Any:
         return functools.partial(torch.optim.lr_scheduler.ConstantLR, factor=1.0, total_iters=0)
     if options.schedule == "step":
         milestones = sorted({max(1, periods // 2), max(1, (3 * periods) // 4)})
-        return functools.partial(torch.optim.lr_scheduler.MultiStepLR, milestones=milestones, gamma=options.gamma)
-    raise ValueError(f"unknown finetune.schedule {options.schedule!r}; valid: {', '.join(FINETUNE_SCHEDULES)}")
+        return functools.partial(
+            torch.optim.lr_scheduler.MultiStepLR, milestones=milestones, gamma=options.gamma
+        )
+    raise ValueError(
+        f"unknown finetune.schedule {options.schedule!r}; valid: {', '.join(FINETUNE_SCHEDULES)}"
+    )
 
 
 def install_finetune_optimizer(module: TaskModule, options: FinetuneOptions, periods: int) -> None:

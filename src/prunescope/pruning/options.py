@@ -191,7 +191,9 @@ class LayerOptions:
         """Every invalid option, one phrase each."""
         problems = []
         levels = self.levels
-        if not (levels == "auto" or (isinstance(levels, int) and not isinstance(levels, bool) and levels >= 0)):
+        if not (
+            levels == "auto" or (isinstance(levels, int) and not isinstance(levels, bool) and levels >= 0)
+        ):
             problems.append(f"layers.levels must be an int >= 0 or 'auto', got {levels!r}")
         if self.tolerance < 0:
             problems.append(f"layers.tolerance must be >= 0, got {self.tolerance}")
