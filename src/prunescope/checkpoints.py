@@ -15,6 +15,7 @@ Lightning's own checkpoints (``last.ckpt``) carry the same keys, added by
 from __future__ import annotations
 
 import os
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -34,27 +35,76 @@ def save_checkpoint(
     return torch_save_atomic(path, payload)
 
 
+class CheckpointError(ValueError):
+    """A file that is not a usable PruneScope checkpoint; the message names the file, what it is and what was
+    expected."""
+
+
+EXPECTED = "expected a .ckpt written by prunescope-train (state_dict + pruning_record, torch.save format)"
+
+
 def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Load a checkpoint on the CPU with ``weights_only=True``.
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
-        ValueError: ``path`` is not a readable PruneScope checkpoint (the message says what was found).
+        CheckpointError: ``path`` is a directory, empty, truncated, not a torch file, or has no ``state_dict``.
     """
     path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(f"checkpoint {path} is a directory; {EXPECTED}")
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
-    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    size = path.stat().st_size
+    if size == 0:
+        raise CheckpointError(f"checkpoint {path} is an empty file (0 bytes); {EXPECTED}")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except (EOFError, RuntimeError, OSError) as error:
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise CheckpointError(
+            f"checkpoint {path} ({size} bytes) cannot be read, it is truncated or not a torch file "
+            f"({reason}); {EXPECTED}"
+        ) from error
+    except pickle.UnpicklingError as error:
+        raise CheckpointError(
+            f"checkpoint {path} holds objects a weights-only load refuses (not written by prunescope-train); "
+            f"{EXPECTED}"
+        ) from error
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
-        raise ValueError(f"{path} is not a PruneScope checkpoint: it has no state_dict")
+        raise CheckpointError(f"checkpoint {path} has no state_dict; {EXPECTED}")
     return checkpoint
+
+
+def load_state(module: TaskModule, checkpoint: dict[str, Any], source: str | os.PathLike[str]) -> None:
+    """Replay ``checkpoint``'s pruning record on ``module.net`` and load its weights.
+
+    Raises:
+        CheckpointError: the weights do not fit the module's architecture (named with both model configs).
+    """
+    module.apply_pruning_record(checkpoint.get("pruning_record") or [])
+    try:
+        module.load_state_dict(checkpoint["state_dict"])
+    except RuntimeError as error:
+        mismatches = sum("size mismatch" in line or "Missing key" in line for line in str(error).splitlines())
+        raise CheckpointError(
+            f"checkpoint {source} was made for another architecture ({mismatches} mismatching tensors): it has "
+            f"model {_describe(checkpoint.get('model_config'))}, this run builds {_describe(module.model_config)}"
+        ) from error
+
+
+def _describe(model_config: dict[str, Any] | None) -> str:
+    if not model_config:
+        return "(unknown config)"
+    net = {k: v for k, v in dict(model_config.get("net") or {}).items() if k != "_target_"}
+    target = str(dict(model_config.get("net") or {}).get("_target_", "?")).rsplit(".", 1)[-1]
+    return f"{target}({', '.join(f'{k}={v}' for k, v in net.items())})"
 
 
 def load_checkpoint_into(module: TaskModule, path: str | os.PathLike[str]) -> dict[str, Any]:
     """Replay the checkpoint's pruning record on ``module.net``, then load its weights; returns the checkpoint."""
     checkpoint = read_checkpoint(path)
-    module.apply_pruning_record(checkpoint.get("pruning_record") or [])
-    module.load_state_dict(checkpoint["state_dict"])
+    load_state(module, checkpoint, path)
     return checkpoint
 
 
@@ -69,6 +119,5 @@ def module_from_checkpoint(checkpoint: dict[str, Any]) -> TaskModule:
         raise ValueError("checkpoint has no model_config; it was not written by prunescope-train")
     module = instantiate(OmegaConf.create(model_config))
     module.model_config = model_config
-    module.apply_pruning_record(checkpoint.get("pruning_record") or [])
-    module.load_state_dict(checkpoint["state_dict"])
+    load_state(module, checkpoint, "(given)")
     return module

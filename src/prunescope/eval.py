@@ -13,7 +13,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from prunescope import CONFIG_DIR
 from prunescope.atomic_write import write_json_atomic
-from prunescope.checkpoints import load_checkpoint_into
+from prunescope.checkpoints import CheckpointError, load_state, read_checkpoint
 from prunescope.instantiate import build_module, build_trainer
 from prunescope.pipeline.testing import test_module
 from prunescope.seeding import seed_run
@@ -37,8 +37,9 @@ def load_run_config(run_dir: Path, paths: DictConfig) -> DictConfig:
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
     """Test the checkpoint ``cfg.ckpt_path``; returns (and writes to the output dir) its quality metrics."""
     ckpt_path = Path(cfg.ckpt_path)
-    if not ckpt_path.is_file():
-        raise FileNotFoundError(f"ckpt_path={ckpt_path} does not exist")
+    checkpoint = read_checkpoint(
+        ckpt_path
+    )  # a clear error for a missing, empty or foreign file, before any work
     run_dir = Path(cfg.run_dir) if cfg.get("run_dir") else ckpt_path.resolve().parent.parent
     run_cfg = load_run_config(run_dir, cfg.paths)
     if cfg.get("data_overrides"):
@@ -47,7 +48,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     seed_run(cfg)
     datamodule = instantiate(run_cfg.data)
     module = build_module(run_cfg, datamodule)
-    load_checkpoint_into(module, ckpt_path)
+    load_state(module, checkpoint, ckpt_path)
     trainer = build_trainer(cfg, callbacks=[], loggers=False, enable_checkpointing=False)
     metrics = {"ckpt_path": str(ckpt_path), **test_module(trainer, module, datamodule)}
     write_json_atomic(Path(cfg.paths.output_dir) / "eval_metrics.json", metrics)
@@ -58,7 +59,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
 def main(cfg: DictConfig) -> None:
     try:
         metrics = evaluate(cfg)
-    except FileNotFoundError as error:
+    except (FileNotFoundError, CheckpointError) as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
     for key, value in metrics.items():

@@ -12,7 +12,7 @@ from omegaconf import DictConfig
 
 from prunescope import CONFIG_DIR
 from prunescope.atomic_write import write_json_atomic
-from prunescope.checkpoints import module_from_checkpoint, read_checkpoint
+from prunescope.checkpoints import CheckpointError, module_from_checkpoint, read_checkpoint
 from prunescope.instantiate import build_trainer
 from prunescope.seeding import seed_run
 
@@ -44,7 +44,7 @@ def score_checkpoints(cfg: DictConfig) -> dict[str, Any]:
 def main(cfg: DictConfig) -> None:
     try:
         result = score_checkpoints(cfg)
-    except FileNotFoundError as error:
+    except (FileNotFoundError, CheckpointError) as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
     for key in ("sp2ps", "spatial", "spectral", "pairs", "skipped"):
