@@ -15,6 +15,7 @@ from prunescope.checkpoints import load_checkpoint_into, save_checkpoint
 from prunescope.instantiate import build_module, build_trainer, fresh_callbacks
 from prunescope.metrics.efficiency import profile_model
 from prunescope.modules import TaskModule
+from prunescope.modules.divergence import DivergenceGuard
 from prunescope.pipeline.parts import RunParts
 from prunescope.pipeline.testing import test_module
 from prunescope.seeding import seed_run
@@ -61,7 +62,11 @@ def train_baseline(cfg: DictConfig, datamodule: pl.LightningDataModule, out_dir:
     seed_run(cfg)
     module = build_module(cfg, datamodule)
     trainer = build_trainer(
-        cfg, callbacks=[], loggers=False, default_root_dir=str(out_dir), enable_checkpointing=False
+        cfg,
+        callbacks=[DivergenceGuard("baseline")],
+        loggers=False,
+        default_root_dir=str(out_dir),
+        enable_checkpointing=False,
     )
     trainer.fit(module, datamodule=datamodule)
     metrics = test_module(trainer, module, datamodule)
@@ -77,7 +82,8 @@ def _train_in_run(parts: RunParts) -> tuple[dict[str, Any], float]:
         The test metrics and the seconds of the fit alone.
     """
     cfg, module = parts.cfg, parts.module
-    trainer = build_trainer(cfg, callbacks=fresh_callbacks(cfg), loggers=parts.loggers or False)
+    callbacks = [DivergenceGuard("baseline"), *fresh_callbacks(cfg)]
+    trainer = build_trainer(cfg, callbacks=callbacks, loggers=parts.loggers or False)
     start = time.perf_counter()
     if cfg.get("train"):
         trainer.fit(module, datamodule=parts.datamodule, ckpt_path=cfg.get("ckpt_path"))

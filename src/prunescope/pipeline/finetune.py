@@ -11,6 +11,7 @@ from hydra.utils import instantiate
 from prunescope.cam.callback import Sp2PSCallback
 from prunescope.instantiate import build_trainer, fresh_callbacks
 from prunescope.modules import TaskModule
+from prunescope.modules.divergence import DivergenceGuard
 from prunescope.pipeline.baseline import BaselineResult
 from prunescope.pipeline.parts import RunParts
 from prunescope.pruning.callback import PruningCallback, PruningProgress
@@ -48,7 +49,12 @@ def prune_finetune_stage(parts: RunParts, baseline: BaselineResult) -> PrunedRes
     if cfg.get("sp2ps") and cfg.get("cam") is not None:
         sp2ps = instantiate(cfg.cam)
         sp2ps.set_baseline(baseline.module.net)
-    callbacks = [pruning, *fresh_callbacks(cfg), *([sp2ps] if sp2ps is not None else [])]
+    callbacks = [
+        pruning,
+        DivergenceGuard("fine-tune"),
+        *fresh_callbacks(cfg),
+        *([sp2ps] if sp2ps is not None else []),
+    ]
     trainer = build_trainer(
         cfg, callbacks=callbacks, loggers=parts.loggers or False, max_epochs=int(cfg.finetune_epochs)
     )

@@ -11,6 +11,7 @@ import pytorch_lightning as pl
 from prunescope.cam.callback import Sp2PSCallback, Sp2PSResult
 from prunescope.metrics.efficiency import profile_model
 from prunescope.modules import TaskModule
+from prunescope.modules.divergence import assert_finite_weights
 from prunescope.pipeline.parts import RunParts
 
 
@@ -58,6 +59,7 @@ def test_stage(
     parts: RunParts, trainer: pl.Trainer, module: TaskModule, sp2ps: Sp2PSCallback | None = None
 ) -> TestResult:
     """Test ``module`` with ``trainer`` (whose callbacks include ``sp2ps`` when given), then profile its cost."""
+    assert_finite_weights(module, "the tested model")
     start = time.perf_counter()
     quality = test_module(trainer, module, parts.datamodule) if parts.cfg.get("test") else {}
     seconds = time.perf_counter() - start
