@@ -14,7 +14,10 @@ from prunescope import CONFIG_DIR
 from prunescope.atomic_write import write_json_atomic
 from prunescope.checkpoints import CheckpointError, module_from_checkpoint, read_checkpoint
 from prunescope.instantiate import build_trainer
+from prunescope.run_dirs import register_run_suffix
 from prunescope.seeding import seed_run
+
+register_run_suffix()  # conf/hydra/default.yaml names run dirs with it
 
 
 def score_checkpoints(cfg: DictConfig) -> dict[str, Any]:

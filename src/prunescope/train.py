@@ -27,8 +27,10 @@ from prunescope.pipeline import (
     test_stage,
 )
 from prunescope.pipeline.loggers import finish_wandb, log_final_metrics
+from prunescope.run_dirs import claim_run_dir, register_run_suffix
 
 log = logging.getLogger(__name__)
+register_run_suffix()  # conf/hydra/default.yaml names run dirs with it
 
 
 def run(cfg: DictConfig) -> dict[str, Any]:
@@ -38,6 +40,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     filter pruning + fine-tune → test (quality and Sp2PS). Each stage returns what it measured; ``RunReport``
     writes ``metrics.json`` from those results (``running`` at the start, ``completed`` or ``failed`` at the end).
     """
+    run_dir_lock = claim_run_dir(cfg.paths.output_dir)
     report = RunReport(Path(cfg.paths.output_dir) / "metrics.json", run_identity(cfg))
     report.write("running")
     try:
@@ -58,6 +61,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         raise
     finally:
         finish_wandb()
+        run_dir_lock.release()
 
 
 def print_summary(values: dict[str, Any]) -> None:
