@@ -21,10 +21,31 @@ from typing import Any
 
 import torch
 from hydra.utils import instantiate
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.plugins.io import TorchCheckpointIO
 
 from prunescope.atomic_write import torch_save_atomic
 from prunescope.modules import TaskModule
+
+LAST_NAME = "last.ckpt"
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Lightning's checkpoint writer, but every file is written to a temporary name and renamed into place."""
+
+    def save_checkpoint(
+        self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None
+    ) -> None:
+        torch_save_atomic(path, checkpoint)
+
+
+def resume_path(cfg: DictConfig) -> str | None:
+    """The Lightning checkpoint a fit resumes from: ``ckpt_path``, else (``resume: true``) the run dir's
+    ``checkpoints/last.ckpt`` when it exists, else ``None``."""
+    if cfg.get("ckpt_path") is not None:
+        return str(cfg.ckpt_path)
+    last = Path(cfg.paths.output_dir) / "checkpoints" / LAST_NAME
+    return str(last) if cfg.get("resume", True) and last.is_file() else None
 
 
 def save_checkpoint(

@@ -11,6 +11,7 @@ from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import Callback
 from pytorch_lightning.loggers import Logger
 
+from prunescope.checkpoints import AtomicCheckpointIO
 from prunescope.modules import TaskModule
 
 
@@ -47,6 +48,7 @@ def build_trainer(
     if default_root_dir is not None:
         trainer_cfg["default_root_dir"] = default_root_dir
     target = trainer_cfg.pop("_target_")
+    trainer_cfg.setdefault("plugins", [AtomicCheckpointIO()])
     return instantiate({"_target_": target}, callbacks=callbacks, logger=loggers, **trainer_cfg)
 
 

@@ -28,6 +28,7 @@ from prunescope.pipeline import (
 )
 from prunescope.pipeline.loggers import finish_wandb, log_final_metrics
 from prunescope.run_dirs import claim_run_dir, register_run_suffix
+from prunescope.signals import RunInterrupted, interrupt_on_signals, restore_signal_handlers
 
 log = logging.getLogger(__name__)
 register_run_suffix()  # conf/hydra/default.yaml names run dirs with it
@@ -43,6 +44,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     run_dir_lock = claim_run_dir(cfg.paths.output_dir)
     report = RunReport(Path(cfg.paths.output_dir) / "metrics.json", run_identity(cfg))
     report.write("running")
+    handlers = interrupt_on_signals()
     try:
         parts = build_parts(cfg)
         report.quality_metric = parts.module.quality_metric
@@ -57,9 +59,10 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         log_final_metrics(parts.loggers, values)
         return values
     except BaseException as error:
-        report.write("failed", error)
+        report.write("interrupted" if isinstance(error, RunInterrupted) else "failed", error)
         raise
     finally:
+        restore_signal_handlers(handlers)
         finish_wandb()
         run_dir_lock.release()
 
@@ -85,6 +88,12 @@ def main(cfg: DictConfig) -> float | None:
     multirun = HydraConfig.get().mode == RunMode.MULTIRUN
     try:
         values = run(cfg)
+    except RunInterrupted as interruption:
+        print(
+            f"interrupted: {interruption}; resume by running the same command in the same run dir",
+            file=sys.stderr,
+        )
+        sys.exit(interruption.exit_code)
     except ConfigError as error:
         if multirun:
             log.error("job failed: %s", error)

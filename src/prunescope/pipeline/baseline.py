@@ -11,7 +11,7 @@ import pytorch_lightning as pl
 from omegaconf import DictConfig, OmegaConf
 
 from prunescope.baselines import BaselineCache
-from prunescope.checkpoints import load_checkpoint_into, save_checkpoint
+from prunescope.checkpoints import load_checkpoint_into, resume_path, save_checkpoint
 from prunescope.instantiate import build_module, build_trainer, fresh_callbacks
 from prunescope.metrics.efficiency import profile_model
 from prunescope.modules import TaskModule
@@ -86,7 +86,7 @@ def _train_in_run(parts: RunParts) -> tuple[dict[str, Any], float]:
     trainer = build_trainer(cfg, callbacks=callbacks, loggers=parts.loggers or False)
     start = time.perf_counter()
     if cfg.get("train"):
-        trainer.fit(module, datamodule=parts.datamodule, ckpt_path=cfg.get("ckpt_path"))
+        trainer.fit(module, datamodule=parts.datamodule, ckpt_path=resume_path(cfg))
     seconds = time.perf_counter() - start
     quality = test_module(trainer, module, parts.datamodule) if cfg.get("test") else {}
     return quality, seconds

@@ -9,6 +9,7 @@ import pytorch_lightning as pl
 from hydra.utils import instantiate
 
 from prunescope.cam.callback import Sp2PSCallback
+from prunescope.checkpoints import resume_path
 from prunescope.instantiate import build_trainer, fresh_callbacks
 from prunescope.modules import TaskModule
 from prunescope.modules.divergence import DivergenceGuard
@@ -59,6 +60,6 @@ def prune_finetune_stage(parts: RunParts, baseline: BaselineResult) -> PrunedRes
         cfg, callbacks=callbacks, loggers=parts.loggers or False, max_epochs=int(cfg.finetune_epochs)
     )
     start = time.perf_counter()
-    trainer.fit(parts.module, datamodule=parts.datamodule, ckpt_path=cfg.get("ckpt_path"))
+    trainer.fit(parts.module, datamodule=parts.datamodule, ckpt_path=resume_path(cfg))
     seconds = time.perf_counter() - start
     return PrunedResult(parts.module, trainer, sp2ps, pruning.progress, seconds - pruning.progress.seconds)
