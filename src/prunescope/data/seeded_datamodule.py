@@ -6,6 +6,8 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from prunescope.data.epoch_sampler import EpochShuffleSampler
+
 
 class SeededDataModule(pl.LightningDataModule):
     """Holds train/val/test datasets and serves them through seeded ``DataLoader``s.
@@ -78,12 +80,13 @@ class SeededDataModule(pl.LightningDataModule):
     def _loader(self, dataset: Dataset | None, split: str, train: bool) -> DataLoader:
         if dataset is None:
             raise RuntimeError(f"{type(self).__name__}: {split} dataset not built; call setup() first")
-        generator = torch.Generator().manual_seed(self.seed) if train else None
+        generator = torch.Generator().manual_seed(self.seed) if train else None  # worker seeds
+        sampler = EpochShuffleSampler(len(dataset), self.seed) if train else None  # type: ignore[arg-type]
         drop_last = train and len(dataset) > self.batch_size  # type: ignore[arg-type]
         return DataLoader(
             dataset,
             batch_size=self.batch_size,
-            shuffle=train,
+            sampler=sampler,
             drop_last=drop_last,
             generator=generator,
             num_workers=self.num_workers,
@@ -92,7 +95,7 @@ class SeededDataModule(pl.LightningDataModule):
         )
 
     def train_dataloader(self) -> DataLoader:
-        """Shuffled (seeded) training loader."""
+        """Training loader shuffled by (seed, epoch) (:class:`~prunescope.data.epoch_sampler.EpochShuffleSampler`)."""
         return self._loader(self.train_dataset, "train", train=True)
 
     def val_dataloader(self) -> DataLoader:
