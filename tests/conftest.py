@@ -10,7 +10,10 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, open_dict
 
+from prunescope.run_dirs import register_resolvers
 from support import CONFIG_DIR, DATA_DIR, REPO_ROOT, SMALL_DATA, SMALL_MODEL
+
+register_resolvers()  # conf/ uses ${run_suffix:} and ${project_root:}
 
 
 @pytest.fixture(scope="session")

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 from omegaconf import open_dict
 
 from prunescope.eval import evaluate
@@ -124,14 +125,9 @@ def test_sp2ps_command_scores_two_checkpoints(make_cfg, tmp_path: Path) -> None:
     values = run(cfg)
     baseline_ckpt = values["run.baseline_source"]
     pruned_ckpt = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
-    sp2ps_cfg = make_cfg(
+    sp2ps_cfg = make_cfg(  # data settings come from the checkpoints
         f"baseline_ckpt={baseline_ckpt}",
         f"pruned_ckpt={pruned_ckpt}",
-        "data.num_train=16",
-        "data.num_val=8",
-        "data.num_test=16",
-        "data.image_size=32",
-        "data.batch_size=8",
         "cam.max_batches=1",
         "trainer.enable_progress_bar=false",
         config_name="sp2ps",
@@ -146,3 +142,27 @@ def test_sp2ps_command_scores_two_checkpoints(make_cfg, tmp_path: Path) -> None:
         same_cfg.pruned_ckpt = baseline_ckpt
     assert score_checkpoints(same_cfg)["sp2ps"] == pytest.approx(1.0, abs=1e-6)
     assert (tmp_path / "sp2ps" / "sp2ps.json").is_file()
+    # the same pair scored through a run config that says otherwise: the checkpoints' data wins
+    assert score_checkpoints(sp2ps_cfg)["sp2ps"] == pytest.approx(result["sp2ps"], abs=1e-9)
+
+
+def test_sp2ps_command_refuses_checkpoints_of_different_data(make_cfg, tmp_path: Path) -> None:
+    from prunescope.checkpoints import read_checkpoint
+    from prunescope.config_checks import ConfigError
+    from prunescope.sp2ps import score_checkpoints
+
+    values = run(make_cfg("pruning=l1", "pruning.ratio=0.5", "sp2ps=false"))
+    baseline_ckpt = Path(values["run.baseline_source"])
+    other = read_checkpoint(baseline_ckpt)
+    other["data_config"] = {**other["data_config"], "image_size": 48}
+    torch.save(other, tmp_path / "other.ckpt")
+    sp2ps_cfg = make_cfg(
+        f"baseline_ckpt={baseline_ckpt}",
+        f"pruned_ckpt={tmp_path / 'other.ckpt'}",
+        config_name="sp2ps",
+        small=False,
+    )
+    with pytest.raises(
+        ConfigError, match=r"different data settings \(image_size: 32 != 48\); pass force=true"
+    ):
+        score_checkpoints(sp2ps_cfg)

@@ -6,6 +6,7 @@ A checkpoint is a ``torch.save``'d dict that loads with ``torch.load(..., weight
 - ``pruning_record``: JSON-safe list of pruning operations, replayed on a fresh network before the weights load
   (:func:`prunescope.pruning.replay`);
 - ``model_config``: the resolved ``model`` config node, enough to rebuild the module without the run config;
+- ``data_config``: the resolved ``data`` config node the module was trained and scored with;
 - optional plain extras (a cached baseline stores its test ``metrics``).
 
 Lightning's own checkpoints (``last.ckpt``) carry the same keys, added by
@@ -127,6 +128,19 @@ def load_checkpoint_into(module: TaskModule, path: str | os.PathLike[str]) -> di
     checkpoint = read_checkpoint(path)
     load_state(module, checkpoint, path)
     return checkpoint
+
+
+DATA_IDENTITY_KEYS = ("_target_", "image_size", "num_classes", "ignore_index", "task")
+"""Data settings that must agree for two checkpoints to be compared on one test set."""
+
+
+def data_differences(first: dict[str, Any], second: dict[str, Any]) -> list[str]:
+    """``key: a != b`` for every :data:`DATA_IDENTITY_KEYS` entry on which two data configs differ."""
+    return [
+        f"{key}: {first.get(key)!r} != {second.get(key)!r}"
+        for key in DATA_IDENTITY_KEYS
+        if first.get(key) != second.get(key)
+    ]
 
 
 def module_from_checkpoint(checkpoint: dict[str, Any]) -> TaskModule:

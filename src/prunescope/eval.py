@@ -16,10 +16,10 @@ from prunescope.atomic_write import write_json_atomic
 from prunescope.checkpoints import CheckpointError, load_state, read_checkpoint
 from prunescope.instantiate import build_module, build_trainer
 from prunescope.pipeline.testing import test_module
-from prunescope.run_dirs import register_run_suffix
+from prunescope.run_dirs import register_resolvers
 from prunescope.seeding import seed_run
 
-register_run_suffix()  # conf/hydra/default.yaml names run dirs with it
+register_resolvers()  # run_suffix and project_root, used by conf/
 
 log = logging.getLogger(__name__)
 

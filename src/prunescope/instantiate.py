@@ -32,6 +32,7 @@ def build_module(cfg: DictConfig, datamodule: pl.LightningDataModule) -> TaskMod
         overrides["class_weights"] = [float(w) for w in weights]
     module = instantiate(cfg.model, **overrides)
     module.model_config = OmegaConf.to_container(cfg.model, resolve=True)
+    module.data_config = OmegaConf.to_container(cfg.data, resolve=True)
     return module
 
 

@@ -15,6 +15,8 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 from omegaconf import OmegaConf
 
+from prunescope import CONFIG_DIR
+
 LOCK_NAME = ".run.lock"
 
 
@@ -22,10 +24,16 @@ class RunDirInUse(RuntimeError):
     """Another live process is writing into this run directory."""
 
 
-def register_run_suffix() -> None:
-    """Register the ``run_suffix`` OmegaConf resolver (idempotent)."""
+def register_resolvers() -> None:
+    """Register the ``run_suffix`` and ``project_root`` OmegaConf resolvers (idempotent).
+
+    ``project_root`` is the checkout holding ``conf/`` (the editable install's), so data, cache and output roots
+    resolve the same way from any working directory.
+    """
     if not OmegaConf.has_resolver("run_suffix"):
         OmegaConf.register_new_resolver("run_suffix", lambda: secrets.token_hex(3), use_cache=True)
+    if not OmegaConf.has_resolver("project_root"):
+        OmegaConf.register_new_resolver("project_root", lambda: str(CONFIG_DIR.parent))
 
 
 def claim_run_dir(run_dir: str | os.PathLike[str]) -> FileLock:

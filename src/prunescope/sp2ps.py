@@ -1,4 +1,8 @@
-"""``prunescope-sp2ps baseline_ckpt=... pruned_ckpt=... data=...``: Sp2PS of any two checkpoints on a test split."""
+"""``prunescope-sp2ps baseline_ckpt=... pruned_ckpt=... [data=...]``: Sp2PS of two checkpoints on a test split.
+
+The data settings are the checkpoints' own (recorded in them at training time) unless ``data=<name>`` is given;
+two checkpoints made with different data settings are refused unless ``force=true``.
+"""
 
 from __future__ import annotations
 
@@ -8,24 +12,50 @@ from typing import Any
 
 import hydra
 from hydra.utils import instantiate
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from prunescope import CONFIG_DIR
 from prunescope.atomic_write import write_json_atomic
-from prunescope.checkpoints import CheckpointError, module_from_checkpoint, read_checkpoint
+from prunescope.checkpoints import CheckpointError, data_differences, module_from_checkpoint, read_checkpoint
+from prunescope.config_checks import ConfigError
 from prunescope.instantiate import build_trainer
-from prunescope.run_dirs import register_run_suffix
+from prunescope.run_dirs import register_resolvers
 from prunescope.seeding import seed_run
 
-register_run_suffix()  # conf/hydra/default.yaml names run dirs with it
+register_resolvers()  # run_suffix and project_root, used by conf/
+
+
+def data_config(cfg: DictConfig, checkpoints: list[dict[str, Any]]) -> DictConfig:
+    """The data to score on: ``data=<name>`` when given, else the checkpoints' own (which must agree).
+
+    Raises:
+        ConfigError: no data given and none recorded, or the two checkpoints were made with different data
+            settings (image size, classes, ...) and ``force`` is false.
+    """
+    if cfg.get("data") is not None:
+        return cfg.data
+    recorded = [c["data_config"] for c in checkpoints if c.get("data_config") is not None]
+    if not recorded:
+        raise ConfigError(
+            "the checkpoints record no data settings (written before data_config); pass data=<name>"
+        )
+    if len(recorded) == 2 and data_differences(*recorded) and not cfg.get("force"):
+        raise ConfigError(
+            "the two checkpoints were made with different data settings ("
+            + "; ".join(data_differences(*recorded))
+            + "); pass force=true to score on the baseline's, or data=<name> to choose"
+        )
+    return OmegaConf.create(recorded[0])
 
 
 def score_checkpoints(cfg: DictConfig) -> dict[str, Any]:
-    """Sp2PS of ``cfg.pruned_ckpt`` against ``cfg.baseline_ckpt`` on ``cfg.data``'s test split."""
-    baseline = module_from_checkpoint(read_checkpoint(cfg.baseline_ckpt))
-    pruned = module_from_checkpoint(read_checkpoint(cfg.pruned_ckpt))
+    """Sp2PS of ``cfg.pruned_ckpt`` against ``cfg.baseline_ckpt`` on the test split of the checkpoints' data
+    (or ``cfg.data`` when given)."""
+    checkpoints = [read_checkpoint(cfg.baseline_ckpt), read_checkpoint(cfg.pruned_ckpt)]
+    data = data_config(cfg, checkpoints)
+    baseline, pruned = (module_from_checkpoint(c) for c in checkpoints)
     seed_run(cfg)
-    datamodule = instantiate(cfg.data)
+    datamodule = instantiate(data)
     callback = instantiate(cfg.cam)
     callback.set_baseline(baseline.net)
     trainer = build_trainer(cfg, callbacks=[callback], loggers=False, enable_checkpointing=False)
@@ -47,7 +77,7 @@ def score_checkpoints(cfg: DictConfig) -> dict[str, Any]:
 def main(cfg: DictConfig) -> None:
     try:
         result = score_checkpoints(cfg)
-    except (FileNotFoundError, CheckpointError) as error:
+    except (FileNotFoundError, CheckpointError, ConfigError) as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
     for key in ("sp2ps", "spatial", "spectral", "pairs", "skipped"):

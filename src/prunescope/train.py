@@ -27,11 +27,11 @@ from prunescope.pipeline import (
     test_stage,
 )
 from prunescope.pipeline.loggers import finish_wandb, log_final_metrics
-from prunescope.run_dirs import claim_run_dir, register_run_suffix
+from prunescope.run_dirs import claim_run_dir, register_resolvers
 from prunescope.signals import RunInterrupted, interrupt_on_signals, restore_signal_handlers
 
 log = logging.getLogger(__name__)
-register_run_suffix()  # conf/hydra/default.yaml names run dirs with it
+register_resolvers()  # run_suffix and project_root, used by conf/
 
 
 def run(cfg: DictConfig) -> dict[str, Any]:

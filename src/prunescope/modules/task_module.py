@@ -51,8 +51,9 @@ class TaskModule(pl.LightningModule):
         self.scheduler_interval = scheduler_interval
         self.pruning_record: list[dict[str, Any]] = []
         self.model_config: dict[str, Any] | None = (
-            None  # resolved ``model`` config, saved so checkpoints rebuild
+            None  # resolved ``model`` config: checkpoints rebuild from it
         )
+        self.data_config: dict[str, Any] | None = None  # resolved ``data`` config: the data it was trained on
         self.teacher: nn.Module | None = None
         self.distill_alpha = 0.0
         self.distill_temperature = 1.0
@@ -119,10 +120,13 @@ class TaskModule(pl.LightningModule):
 
     # ----------------------------------------------------------------------------------------- checkpoints
     def checkpoint_payload(self) -> dict[str, Any]:
-        """Copies of ``pruning_record`` and ``model_config``: what every checkpoint carries besides the weights."""
+        """Copies of ``pruning_record``, ``model_config`` and ``data_config``: what every checkpoint carries besides
+        the weights."""
         payload: dict[str, Any] = {"pruning_record": copy.deepcopy(self.pruning_record)}
         if self.model_config is not None:
             payload["model_config"] = copy.deepcopy(self.model_config)
+        if self.data_config is not None:
+            payload["data_config"] = copy.deepcopy(self.data_config)
         return payload
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
