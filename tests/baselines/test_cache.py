@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -107,8 +108,7 @@ def test_failed_build_leaves_no_entry_and_next_call_builds(tmp_path: Path) -> No
     cache = BaselineCache(tmp_path)
 
     def failing_build(tmp_dir: Path) -> dict:
-        (tmp_dir / "baseline.ckpt").write_bytes(b"half")
-        raise RuntimeError("CUDA out of memory")
+        raise RuntimeError("CUDA out of memory")  # during training: no checkpoint yet
 
     with pytest.raises(RuntimeError, match="out of memory"):
         cache.get_or_create(MATERIAL, failing_build)
@@ -120,6 +120,44 @@ def test_failed_build_leaves_no_entry_and_next_call_builds(tmp_path: Path) -> No
     entry = cache.get_or_create(MATERIAL, _write_ckpt(b"good"))
     assert entry.created and entry.ckpt_path.read_bytes() == b"good"
     assert entry.metrics == {"test/miou": 0.61, "test/pixel_acc": 0.9}
+
+
+def test_failure_after_training_keeps_the_weights_and_the_next_call_retests(tmp_path: Path) -> None:
+    cache = BaselineCache(tmp_path)
+
+    def trained_then_test_fails(tmp_dir: Path) -> dict:
+        (tmp_dir / "baseline.ckpt").write_bytes(b"trained weights")
+        raise OSError("image file is truncated: test/0001TP_008550.png")
+
+    with pytest.raises(OSError, match="truncated"):
+        cache.get_or_create(MATERIAL, trained_then_test_fails)
+    entry_dir = cache.entry_dir(baseline_key(MATERIAL))
+    assert (entry_dir / "baseline.ckpt").read_bytes() == b"trained weights"
+    assert json.loads((entry_dir / "FAILED").read_text())["error"].startswith(
+        "OSError: image file is truncated"
+    )
+    assert cache.lookup(MATERIAL) is None  # not complete
+
+    retested: list[Path] = []
+
+    def must_not_train(tmp_dir: Path) -> dict:
+        raise AssertionError("a trained baseline was trained again")
+
+    def retest(entry: Path) -> dict:
+        retested.append(entry)
+        assert (entry / "baseline.ckpt").read_bytes() == b"trained weights"
+        return {"test/miou": 0.5}
+
+    entry = cache.get_or_create(MATERIAL, must_not_train, retest=retest)
+    assert retested == [entry_dir]
+    assert entry.metrics == {"test/miou": 0.5} and entry.ckpt_path.read_bytes() == b"trained weights"
+    assert sorted(p.name for p in entry_dir.iterdir()) == [
+        "COMPLETE",
+        "baseline.ckpt",
+        "config.json",
+        "metrics.json",
+    ]
+    assert cache.lookup(MATERIAL) == dataclasses.replace(entry, created=False)
 
 
 def test_complete_entry_is_reused_and_never_rebuilt(tmp_path: Path) -> None:

@@ -4,7 +4,9 @@ One entry per distinct *baseline-relevant* config (model, data, baseline trainin
 ``root/<key>/`` with ``baseline.ckpt``, ``config.json`` (the key material), ``metrics.json`` (the baseline's test
 metrics) and the completion marker ``COMPLETE``, written last. Entries are built in a private temporary folder and
 moved into place with ``os.replace`` under a per-key ``filelock.FileLock``, so parallel jobs never train the same
-baseline twice and never read a half-written checkpoint; a failed build leaves no marker and the next job retries.
+baseline twice and never read a half-written checkpoint. A build that fails before its checkpoint exists leaves
+nothing; one that fails after training (e.g. a bad test file) keeps the entry with a ``FAILED`` marker, and the next
+job tests it again instead of training it again.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ CKPT_NAME = "baseline.ckpt"
 CONFIG_NAME = "config.json"
 METRICS_NAME = "metrics.json"
 MARKER_NAME = "COMPLETE"
+FAILED_NAME = "FAILED"
 KEY_LENGTH = 16
 DEFAULT_LOCK_TIMEOUT_S = 7 * 24 * 3600.0
 
@@ -123,21 +126,30 @@ class BaselineCache:
         return self._load(baseline_key(key_material), material_json, created=False)
 
     def get_or_create(
-        self, key_material: Mapping[str, Any], build: Callable[[Path], Mapping[str, Any]]
+        self,
+        key_material: Mapping[str, Any],
+        build: Callable[[Path], Mapping[str, Any]],
+        retest: Callable[[Path], Mapping[str, Any]] | None = None,
     ) -> CachedBaseline:
         """Return the complete entry for ``key_material``, building it first if needed.
 
-        Under the entry's file lock: a complete entry is returned as is; otherwise ``build(tmp_dir)`` is called, must
-        write ``tmp_dir / "baseline.ckpt"`` and return the test metrics (a JSON-safe mapping); the folder then replaces
-        any incomplete leftover at ``root/<key>`` and the ``COMPLETE`` marker is written last. If ``build`` raises,
-        its temporary folder is removed, no entry is created and the exception propagates.
+        Under the entry's file lock: a complete entry is returned as is. An entry whose training finished but whose
+        build failed afterwards (``FAILED`` marker beside ``baseline.ckpt``) is tested again with
+        ``retest(entry_dir)`` — never trained again. Otherwise ``build(tmp_dir)`` is called: it must write
+        ``tmp_dir / "baseline.ckpt"`` as soon as training ends and return the test metrics (a JSON-safe mapping);
+        the folder then replaces any incomplete leftover at ``root/<key>`` and the ``COMPLETE`` marker is written
+        last. If ``build`` raises before writing the checkpoint, its folder is removed; after, the folder is kept
+        as the entry with a ``FAILED`` marker (error text) so the trained weights survive; the exception
+        propagates either way.
 
         Args:
             key_material: the baseline-relevant config (see :func:`baseline_key`).
             build: trains and tests the baseline into the given folder; returns its metrics.
+            retest: tests the trained baseline of a ``FAILED`` entry in its folder; returns its metrics. ``None``:
+                such an entry is built again.
 
         Returns:
-            The entry; ``created`` tells whether this call built it.
+            The entry; ``created`` tells whether this call built (or re-tested) it.
 
         Raises:
             filelock.Timeout: another job held the lock for longer than ``lock_timeout_s``.
@@ -149,32 +161,50 @@ class BaselineCache:
             existing = self._load(key, material_json, created=False)
             if existing is not None:
                 return existing
+            final_dir = self.entry_dir(key)
+            if (
+                retest is not None
+                and (final_dir / FAILED_NAME).is_file()
+                and (final_dir / CKPT_NAME).is_file()
+            ):
+                return self._complete(final_dir, key, material_json, retest(final_dir))
             tmp_dir = self.root / f".{key}.building-{os.getpid()}-{uuid.uuid4().hex[:8]}"
             tmp_dir.mkdir()
             try:
                 metrics = build(tmp_dir)
-                if not isinstance(metrics, Mapping):
-                    raise TypeError(
-                        f"baseline build must return a metrics mapping, got {type(metrics).__name__}"
-                    )
                 if not (tmp_dir / CKPT_NAME).is_file():
                     raise FileNotFoundError(f"baseline build did not write {CKPT_NAME} into {tmp_dir}")
-                metrics_json = json.dumps(dict(metrics), sort_keys=True, indent=2, default=_json_default)
-                write_text_atomic(tmp_dir / CONFIG_NAME, material_json)
-                write_text_atomic(tmp_dir / METRICS_NAME, metrics_json)
-                final_dir = self.entry_dir(key)
-                if (
-                    final_dir.exists()
-                ):  # incomplete leftover of a crashed job: we hold the lock, so it is stale
-                    shutil.rmtree(final_dir)
-                os.replace(tmp_dir, final_dir)
-            except BaseException:
-                shutil.rmtree(tmp_dir, ignore_errors=True)
+            except BaseException as error:
+                if (tmp_dir / CKPT_NAME).is_file():  # training finished: keep it, record what failed after
+                    write_text_atomic(tmp_dir / CONFIG_NAME, material_json)
+                    failure = {"error": f"{type(error).__name__}: {error}"}
+                    write_text_atomic(tmp_dir / FAILED_NAME, json.dumps(failure, indent=2))
+                    self._replace(tmp_dir, final_dir)
+                else:
+                    shutil.rmtree(tmp_dir, ignore_errors=True)
                 raise
-            write_text_atomic(final_dir / MARKER_NAME, json.dumps({"key": key}))
-            return CachedBaseline(
-                path=final_dir,
-                ckpt_path=final_dir / CKPT_NAME,
-                metrics=json.loads(metrics_json),
-                created=True,
-            )
+            self._replace(tmp_dir, final_dir)
+            return self._complete(final_dir, key, material_json, metrics)
+
+    @staticmethod
+    def _replace(tmp_dir: Path, final_dir: Path) -> None:
+        """Move ``tmp_dir`` onto ``final_dir`` (a leftover there is stale: the caller holds the lock)."""
+        if final_dir.exists():
+            shutil.rmtree(final_dir)
+        os.replace(tmp_dir, final_dir)
+
+    @staticmethod
+    def _complete(
+        final_dir: Path, key: str, material_json: str, metrics: Mapping[str, Any]
+    ) -> CachedBaseline:
+        """Write config, metrics and (last) the ``COMPLETE`` marker of an entry whose checkpoint is in place."""
+        if not isinstance(metrics, Mapping):
+            raise TypeError(f"baseline build must return a metrics mapping, got {type(metrics).__name__}")
+        metrics_json = json.dumps(dict(metrics), sort_keys=True, indent=2, default=_json_default)
+        write_text_atomic(final_dir / CONFIG_NAME, material_json)
+        write_text_atomic(final_dir / METRICS_NAME, metrics_json)
+        (final_dir / FAILED_NAME).unlink(missing_ok=True)
+        write_text_atomic(final_dir / MARKER_NAME, json.dumps({"key": key}))
+        return CachedBaseline(
+            path=final_dir, ckpt_path=final_dir / CKPT_NAME, metrics=json.loads(metrics_json), created=True
+        )

@@ -11,6 +11,7 @@ import pytorch_lightning as pl
 from omegaconf import DictConfig, OmegaConf
 
 from prunescope.baselines import BaselineCache
+from prunescope.baselines.cache import CKPT_NAME as BASELINE_CKPT
 from prunescope.checkpoints import load_checkpoint_into, resume_path, save_checkpoint
 from prunescope.instantiate import build_module, build_trainer, fresh_callbacks
 from prunescope.metrics.efficiency import profile_model
@@ -57,7 +58,8 @@ def baseline_key_material(cfg: DictConfig) -> dict[str, Any]:
 
 
 def train_baseline(cfg: DictConfig, datamodule: pl.LightningDataModule, out_dir: Path) -> dict[str, Any]:
-    """Train and test a baseline in ``out_dir``; write ``out_dir/baseline.ckpt``; return its test metrics."""
+    """Train a baseline in ``out_dir``, write ``out_dir/baseline.ckpt`` as soon as training ends, then test it
+    (:func:`test_baseline`); returns its test metrics."""
     started = time.perf_counter()
     seed_run(cfg)
     module = build_module(cfg, datamodule)
@@ -69,10 +71,27 @@ def train_baseline(cfg: DictConfig, datamodule: pl.LightningDataModule, out_dir:
         enable_checkpointing=False,
     )
     trainer.fit(module, datamodule=datamodule)
+    save_checkpoint(module, out_dir / BASELINE_CKPT)
+    return test_baseline(cfg, datamodule, out_dir, train_seconds=time.perf_counter() - started)
+
+
+def test_baseline(
+    cfg: DictConfig, datamodule: pl.LightningDataModule, out_dir: Path, train_seconds: float | None = None
+) -> dict[str, Any]:
+    """Test the baseline saved in ``out_dir/baseline.ckpt``; store the metrics in the checkpoint; return them."""
+    module = build_module(cfg, datamodule)
+    load_checkpoint_into(module, out_dir / BASELINE_CKPT)
+    trainer = build_trainer(
+        cfg, callbacks=[], loggers=False, default_root_dir=str(out_dir), enable_checkpointing=False
+    )
     metrics = test_module(trainer, module, datamodule)
-    metrics["train_seconds"] = time.perf_counter() - started
-    save_checkpoint(module, out_dir / "baseline.ckpt", {"metrics": metrics})
+    if train_seconds is not None:
+        metrics["train_seconds"] = train_seconds
+    save_checkpoint(module, out_dir / BASELINE_CKPT, {"metrics": metrics})
     return metrics
+
+
+test_baseline.__test__ = False  # type: ignore[attr-defined]
 
 
 def _train_in_run(parts: RunParts) -> tuple[dict[str, Any], float]:
@@ -106,14 +125,16 @@ def _load_or_build(parts: RunParts) -> tuple[TaskModule, dict[str, Any], str, bo
     if cfg.baseline.get("cache"):
         cache = BaselineCache(Path(cfg.paths.baselines_dir))
         entry = cache.get_or_create(
-            baseline_key_material(cfg), lambda out_dir: train_baseline(cfg, datamodule, Path(out_dir))
+            baseline_key_material(cfg),
+            build=lambda out_dir: train_baseline(cfg, datamodule, Path(out_dir)),
+            retest=lambda out_dir: test_baseline(cfg, datamodule, Path(out_dir)),
         )
         load_checkpoint_into(module, entry.ckpt_path)
         return module, dict(entry.metrics), str(entry.ckpt_path), entry.created
     out_dir = Path(cfg.paths.output_dir) / "baseline"
     metrics = train_baseline(cfg, datamodule, out_dir)
-    load_checkpoint_into(module, out_dir / "baseline.ckpt")
-    return module, metrics, str(out_dir / "baseline.ckpt"), True
+    load_checkpoint_into(module, out_dir / BASELINE_CKPT)
+    return module, metrics, str(out_dir / BASELINE_CKPT), True
 
 
 def baseline_stage(parts: RunParts) -> BaselineResult:
