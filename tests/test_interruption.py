@@ -3,6 +3,7 @@ uninterrupted run."""
 
 from __future__ import annotations
 
+import csv
 import json
 import signal
 import subprocess
@@ -27,7 +28,8 @@ def command(run_dir: Path, log_dir: Path) -> list[str]:
         "pruning.schedule.at_epochs=[0,3]",
         "finetune_epochs=6",
         "data.num_train=64",
-        "logger=none",
+        "logger=csv",
+        "trainer.log_every_n_steps=1",
         f"paths.log_dir={log_dir}",
         f"hydra.run.dir={run_dir}",
     ]
@@ -72,6 +74,10 @@ def test_killed_run_resumes_to_the_same_metrics(tmp_path: Path) -> None:
     assert resumed["prune.steps_done"] == 2
     assert compared(resumed) == compared(reference)
     assert len(compared(reference)) > 15
+    epochs = {
+        row["epoch"] for row in csv.DictReader((resumed_dir / "csv" / "metrics.csv").open()) if row["epoch"]
+    }
+    assert {str(e) for e in range(6)} <= epochs  # the epochs before the kill are still in the per-epoch CSV
 
 
 @pytest.mark.slow
