@@ -96,3 +96,47 @@ def test_cli_train_then_eval_reproduces_test_metrics(tmp_path: Path) -> None:
     )
     evaluated = json.loads((eval_dir / "eval_metrics.json").read_text())
     assert evaluated["miou"] == pytest.approx(trained["baseline.miou"], abs=1e-6)
+
+
+@requires_data("camvid")
+def test_eval_from_another_directory_finds_the_data(tmp_path: Path) -> None:
+    """Console scripts are installed commands: a CamVid run made in the checkout is re-tested from anywhere."""
+    bin_dir = Path(sys.executable).parent
+    run_dir = tmp_path / "run"
+    subprocess.run(
+        [
+            str(bin_dir / "prunescope-train"),
+            "data=camvid",
+            "model.net.depth=2",
+            "model.net.base_channels=4",
+            "data.limit_train=8",
+            "data.limit_val=4",
+            "data.limit_test=4",
+            "data.image_size=[48,64]",
+            "data.num_workers=0",
+            "trainer.max_epochs=1",
+            "efficiency.latency_repeats=1",
+            "logger=none",
+            f"hydra.run.dir={run_dir}",
+        ],
+        check=True,
+        cwd=REPO_ROOT,
+        capture_output=True,
+    )
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    eval_dir = tmp_path / "eval"
+    done = subprocess.run(
+        [
+            str(bin_dir / "prunescope-eval"),
+            f"ckpt_path={run_dir / 'checkpoints' / 'last.ckpt'}",
+            f"hydra.run.dir={eval_dir}",
+        ],
+        cwd=elsewhere,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    trained = json.loads((run_dir / "metrics.json").read_text())
+    evaluated = json.loads((eval_dir / "eval_metrics.json").read_text())
+    assert evaluated["miou"] == pytest.approx(trained["baseline.miou"], abs=1e-6)
