@@ -211,12 +211,12 @@ NESTED_OPTIONS: dict[str, type] = {
 
 
 @dataclass(frozen=True)
-class PruningConfig:
+class PruningConfig(PruningOptions):
     """Everything a pruning run configures (``conf/pruning/<method>.yaml``), validated on construction.
 
     Attributes:
         method, ratio, scope, round_to, min_channels, ignored_layers, calibration_batches, method_options: the
-            options of every ``prune()`` step (see :class:`PruningOptions`).
+            options of every ``prune()`` step (inherited from :class:`PruningOptions`).
         schedule: :class:`ScheduleOptions` (a dict is converted).
         finetune: :class:`FinetuneOptions`.
         distill: :class:`DistillOptions`.
@@ -226,14 +226,6 @@ class PruningConfig:
         ValueError: one message listing every invalid option or unknown key.
     """
 
-    method: str
-    ratio: float = 0.5
-    scope: str = "global"
-    round_to: int | None = None
-    min_channels: int = 1
-    ignored_layers: tuple[str, ...] = ()
-    calibration_batches: int = 4
-    method_options: dict[str, Any] = field(default_factory=dict)
     schedule: ScheduleOptions = field(default_factory=ScheduleOptions)
     finetune: FinetuneOptions = field(default_factory=FinetuneOptions)
     distill: DistillOptions = field(default_factory=DistillOptions)
@@ -252,9 +244,8 @@ class PruningConfig:
                 problems.append(f"unknown {name} key(s) {unknown} (valid: {', '.join(valid)})")
                 values = {k: v for k, v in values.items() if k in valid}
             object.__setattr__(self, name, cls(**values))
-        object.__setattr__(self, "ignored_layers", tuple(self.ignored_layers or ()))
-        object.__setattr__(self, "method_options", dict(self.method_options or {}))
-        problems += self.step_options().problems()
+        super().__post_init__()
+        problems += PruningOptions.problems(self)
         for name in NESTED_OPTIONS:
             problems += getattr(self, name).problems()
         raise_problems("pruning", problems)
