@@ -5,6 +5,7 @@ from prunescope.data.cifar10 import CIFAR10DataModule
 from prunescope.data.dataset_root import DatasetNotFoundError
 from prunescope.data.digit_scenes import DigitScenesDataModule
 from prunescope.data.digits import DigitsDataModule
+from prunescope.data.file_checks import DataFileError
 from prunescope.data.seeded_datamodule import SeededDataModule
 
 DATAMODULES: dict[str, type[SeededDataModule]] = {
@@ -19,6 +20,7 @@ __all__ = [
     "DATAMODULES",
     "CIFAR10DataModule",
     "CamVidDataModule",
+    "DataFileError",
     "DatasetNotFoundError",
     "DigitScenesDataModule",
     "DigitsDataModule",

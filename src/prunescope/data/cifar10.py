@@ -3,15 +3,25 @@
 from __future__ import annotations
 
 import copy
+import io
 from pathlib import Path
 
 import torch
+from PIL import Image
 from torch.utils.data import Dataset, Subset
 from torchvision import datasets
 from torchvision.transforms import v2
 
 from prunescope.data.archive_cache import unpack_once
 from prunescope.data.dataset_root import DatasetNotFoundError, require_paths
+from prunescope.data.file_checks import (
+    DataFileError,
+    check_files,
+    one_line,
+    raise_invalid,
+    read_bytes,
+    validate_split,
+)
 from prunescope.data.seeded_datamodule import SeededDataModule
 
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
@@ -54,11 +64,51 @@ def find_split_folders(base: Path) -> Path | None:
     return None
 
 
-def _with_transform(dataset: Dataset, transform: v2.Compose) -> Dataset:
-    """Shallow copy of a torchvision dataset sharing its file list / arrays, with another transform."""
+class ImageFileLoader:
+    """``ImageFolder`` loader of one split: decodes a file to an RGB PIL image; errors name split and file.
+
+    Args:
+        split: ``"train"``, ``"val"`` or ``"test"`` (the split the samples are used in).
+    """
+
+    def __init__(self, split: str) -> None:
+        self.what = f"cifar10 {split} image"
+
+    def __call__(self, path: str) -> Image.Image:
+        """The RGB image at ``path``.
+
+        Raises:
+            DataFileError: ``path`` cannot be read, is empty, or cannot be decoded.
+        """
+        data = read_bytes(Path(path), self.what)
+        try:
+            with Image.open(io.BytesIO(data)) as image:
+                return image.convert("RGB")
+        except (OSError, ValueError, Image.DecompressionBombError) as error:
+            raise DataFileError(
+                f"{self.what} {path} cannot be decoded (truncated or not an image): {one_line(error)}"
+            ) from error
+
+
+def _with_transform(dataset: Dataset, transform: v2.Compose, split: str) -> Dataset:
+    """Shallow copy of a torchvision dataset sharing its file list / arrays, with another transform (and, for an
+    ``ImageFolder``, a loader naming ``split`` in its errors)."""
     view = copy.copy(dataset)
     view.transform = transform  # type: ignore[attr-defined]
+    if isinstance(view, datasets.ImageFolder):
+        view.loader = ImageFileLoader(split)
     return view
+
+
+def _image_files(dataset: Dataset) -> tuple[list[Path], ImageFileLoader] | None:
+    """The image files an ``ImageFolder`` split (or a ``Subset`` of one) reads, with its loader; ``None`` for
+    the binary format, which has no per-image files."""
+    indices = dataset.indices if isinstance(dataset, Subset) else None
+    source = dataset.dataset if isinstance(dataset, Subset) else dataset
+    if not isinstance(source, datasets.ImageFolder):
+        return None
+    chosen = range(len(source)) if indices is None else indices
+    return [Path(source.samples[i][0]) for i in chosen], source.loader
 
 
 class CIFAR10DataModule(SeededDataModule):
@@ -83,9 +133,13 @@ class CIFAR10DataModule(SeededDataModule):
         num_classes: declared by the config; must be 10 when given.
         task: declared by the config; must be ``"classification"`` when given.
         ignore_index: declared by the config; must be ``None``.
+        validate: image-folder format: decode every used image once in ``setup`` (one log line per split) and
+            fail listing the bad ones; without it ``setup`` still fails on empty or truncated files (no decoding).
 
     Raises:
         DatasetNotFoundError: ``root`` lacks the expected layout (raised in ``__init__``).
+        DataFileError: from ``setup``: a bad image file (message names split and file); from a loader: an image
+            that cannot be decoded.
     """
 
     num_classes = 10
@@ -111,6 +165,7 @@ class CIFAR10DataModule(SeededDataModule):
         num_classes: int | None = 10,
         task: str | None = "classification",
         ignore_index: int | None = None,
+        validate: bool = False,
     ) -> None:
         super().__init__(batch_size=batch_size, num_workers=num_workers, seed=seed, pin_memory=pin_memory)
         self.check_declared(num_classes, task, ignore_index)
@@ -125,6 +180,7 @@ class CIFAR10DataModule(SeededDataModule):
         self.val_size = val_size
         self.augment = augment
         self.limits = self.split_limits(limit_train, limit_val, limit_test)
+        self.validate = bool(validate)
         self._check_root()
 
     def _check_root(self) -> None:
@@ -174,8 +230,12 @@ class CIFAR10DataModule(SeededDataModule):
             test = datasets.CIFAR10(str(self.root), train=False, transform=cifar_eval_transform())
             return train, test
         folder = self.image_folder_root()
-        train = datasets.ImageFolder(str(folder / "train"), transform=train_transform)
-        test = datasets.ImageFolder(str(folder / "test"), transform=cifar_eval_transform())
+        train = datasets.ImageFolder(
+            str(folder / "train"), transform=train_transform, loader=ImageFileLoader("train")
+        )
+        test = datasets.ImageFolder(
+            str(folder / "test"), transform=cifar_eval_transform(), loader=ImageFileLoader("test")
+        )
         for split, dataset in {"train": train, "test": test}.items():
             if dataset.classes != CIFAR10_CLASSES:
                 raise ValueError(
@@ -187,7 +247,8 @@ class CIFAR10DataModule(SeededDataModule):
         return torch.randperm(size, generator=torch.Generator().manual_seed(self.seed * 1000 + stream))
 
     def setup(self, stage: str | None = None) -> None:
-        """Build train / val (seeded hold-out, or the test set when ``val_size=0``) / test, with ``limit_*``."""
+        """Build train / val (seeded hold-out, or the test set when ``val_size=0``) / test, with ``limit_*``; check
+        the image files they read (and decode them all with ``validate``)."""
         if self.train_dataset is not None:
             return
         train_full, test = self._full_splits()
@@ -200,10 +261,27 @@ class CIFAR10DataModule(SeededDataModule):
         self.train_dataset = _take(train_full, order[self.val_size :], self.limits["train"])
         self.test_dataset = _take(test, test_order, self.limits["test"])
         if self.val_size > 0:
-            val_source = _with_transform(train_full, cifar_eval_transform())
-            self.val_dataset = _take(val_source, order[: self.val_size], self.limits["val"])
+            val_source, val_order = train_full, order[: self.val_size]
         else:
-            self.val_dataset = _take(test, test_order, self.limits["val"])
+            val_source, val_order = test, test_order
+        val_view = _with_transform(val_source, cifar_eval_transform(), "val")
+        self.val_dataset = _take(val_view, val_order, self.limits["val"])
+        self._check_files()
+
+    def _check_files(self) -> None:
+        """Cheap checks of every used image file; with ``validate``, decode each once (one log line per split)."""
+        errors: list[DataFileError] = []
+        splits = {"train": self.train_dataset, "val": self.val_dataset, "test": self.test_dataset}
+        for split, dataset in splits.items():
+            files = _image_files(dataset)
+            if files is None:
+                continue
+            paths, loader = files
+            check_files(paths, f"cifar10 {split} images")
+            if self.validate:
+                names = [str(path) for path in paths]
+                errors += validate_split(f"cifar10 {split}", names, loader, f"{len(paths)} images")
+        raise_invalid("cifar10", errors)
 
 
 def _take(dataset: Dataset, indices: list[int], limit: int | None) -> Dataset:
