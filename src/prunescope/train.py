@@ -16,7 +16,10 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from prunescope import CONFIG_DIR
+from prunescope.checkpoints import CheckpointError
 from prunescope.config_checks import ConfigError
+from prunescope.data import DataFileError, DatasetNotFoundError
+from prunescope.modules.divergence import DivergenceError
 from prunescope.pipeline import (
     RunReport,
     baseline_stage,
@@ -27,10 +30,12 @@ from prunescope.pipeline import (
     test_stage,
 )
 from prunescope.pipeline.loggers import finish_wandb, log_final_metrics
-from prunescope.run_dirs import claim_run_dir, register_resolvers
+from prunescope.run_dirs import RunDirInUse, claim_run_dir, register_resolvers
 from prunescope.signals import RunInterrupted, interrupt_on_signals, restore_signal_handlers
 
 log = logging.getLogger(__name__)
+BAD_INPUT = (ConfigError, DataFileError, DatasetNotFoundError, CheckpointError, RunDirInUse)
+"""Errors that one line explains: printed as ``error: ...`` with exit status 2 (no traceback)."""
 register_resolvers()  # run_suffix and project_root, used by conf/
 
 
@@ -94,12 +99,12 @@ def main(cfg: DictConfig) -> float | None:
             file=sys.stderr,
         )
         sys.exit(interruption.exit_code)
-    except ConfigError as error:
+    except (*BAD_INPUT, DivergenceError) as error:
         if multirun:
             log.error("job failed: %s", error)
             return None
         print(f"error: {error}", file=sys.stderr)
-        sys.exit(2)
+        sys.exit(2 if isinstance(error, BAD_INPUT) else 1)
     except Exception:
         if multirun:
             log.exception("job failed; recorded in metrics.json, the sweep goes on")
