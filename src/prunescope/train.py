@@ -20,6 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from prunescope import CONFIG_DIR
 from prunescope.config_checks import ConfigError, check_layer_names, check_train_config, pruning_enabled
+from prunescope.dashboards import log_run_dashboards
 from prunescope.instantiate import build_module, build_trainer, fresh_callbacks, instantiate_group
 from prunescope.modules import TaskModule
 from prunescope.run_record import RunRecord
@@ -192,6 +193,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         record.update("run", {"status": "completed"})
         record.save()
         _log_summary(loggers, record.values)
+        log_run_dashboards(loggers, cfg, record.values, getattr(datamodule, "class_names", None))
         return dict(record.values)
     except BaseException as error:
         record.update("run", {"status": "failed", "error": f"{type(error).__name__}: {error}"})

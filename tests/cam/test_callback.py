@@ -111,7 +111,10 @@ def test_callback_scores_logs_and_draws(tmp_path, baseline_and_pruned) -> None:
     assert {row["pixels"] for row in pairs if row["class"] == "1"} == {"160"}
 
     roles = {role: row for row in pairs for role in row["grid"].split(";") if role}
-    lowest, highest = min(scored, key=lambda r: float(r["score"])), max(scored, key=lambda r: float(r["score"]))
+    lowest, highest = (
+        min(scored, key=lambda r: float(r["score"])),
+        max(scored, key=lambda r: float(r["score"])),
+    )
     assert roles["lowest"] is lowest and roles["highest"] is highest
     assert sorted(scores)[(len(scores) - 1) // 2] == float(roles["median"]["score"])
     fixed = [row for row in pairs if "class" in row["grid"].split(";")]

@@ -196,7 +196,7 @@ class Sp2PSCallback(pl.Callback):
         for logger in trainer.loggers:
             if isinstance(logger, WandbLogger):
                 data = pair_rows(self._records, class_names, rows)
-                logger.log_table(key="sp2ps/pairs", columns=list(PAIRS_COLUMNS), data=data)
+                logger.log_table(key="sp2ps_pairs", columns=list(PAIRS_COLUMNS), data=data)
 
     def _write_grid(
         self,
