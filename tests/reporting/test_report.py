@@ -283,7 +283,7 @@ def test_wandb_offline_writes_tables_and_images(
     assert len(results["data"]) == 9
     assert results["columns"][:2] == ["run.name", "run.status"]
     assert len(json.loads(tables["summary"].read_text())["data"]) == 4
-    assert len(list((runs[0] / "files" / "media" / "images").rglob("*.png"))) == 4
+    assert len(list((runs[0] / "files" / "media" / "images").rglob("*.png"))) == 6
 
 
 def test_wandb_disabled_returns_none(sweep: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -16,7 +16,7 @@ from torch import nn
 from torch.utils.data import DataLoader, SequentialSampler, default_collate
 
 from prunescope.cam.extractor import cam_method_class
-from prunescope.cam.grid import grid_labels, render_cam_grid, save_cam_grid
+from prunescope.cam.grid import GRID_FILENAME, grid_labels, render_cam_grid, save_cam_grid
 from prunescope.cam.pair_records import (
     PAIRS_COLUMNS,
     PAIRS_FILENAME,
@@ -28,8 +28,6 @@ from prunescope.cam.pair_records import (
 from prunescope.cam.pairs import cam_pairs
 from prunescope.cam.selection import GridRow, grid_rows
 from prunescope.metrics.sp2ps import Sp2PS, sp2ps_terms
-
-GRID_FILENAME = "sp2ps_cams.png"
 
 
 def frozen_copy(net: nn.Module) -> nn.Module:

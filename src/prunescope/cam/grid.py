@@ -19,6 +19,7 @@ from torch import Tensor
 from prunescope.cam.pair_records import PairRecord, class_label
 from prunescope.cam.selection import GridRow
 
+GRID_FILENAME = "sp2ps_cams.png"
 CAM_COLOUR_MAP = "jet"
 LABEL_WIDTH_IN = 1.7
 PANEL_IN = 1.6
