@@ -285,6 +285,16 @@ def test_wandb_offline_writes_tables_and_images(
     assert len(json.loads(tables["summary"].read_text())["data"]) == 4
     assert len(list((runs[0] / "files" / "media" / "images").rglob("*.png"))) == 6
 
+    from test_wandb import read_wandb_records
+
+    (log_file,) = runs[0].glob("run-*.wandb")
+    artifacts = [r.artifact for r in read_wandb_records(log_file) if r.WhichOneof("record_type") == "artifact"]
+    (report,) = [a for a in artifacts if a.name == "report"]
+    assert report.type == "report"
+    (entry,) = report.manifest.contents
+    assert entry.path == "report.html"
+    assert entry.size == (tmp_path / "out" / "report.html").stat().st_size
+
 
 def test_wandb_disabled_returns_none(sweep: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
