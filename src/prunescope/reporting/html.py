@@ -349,7 +349,7 @@ def _run_details(row: Mapping[str, Any]) -> str:
     folder = run_files.run_folder(row)
     status = str(row.get("run.status"))
     title = html.escape(str(row.get("run.name") or (folder.name if folder else MISSING)))
-    facts = [f"<dt>status</dt><dd class='status-{_slug(status)}'>{html.escape(status)}</dd>"]
+    facts = [f'<dt>status</dt><dd class="status-{_slug(status)}">{html.escape(status)}</dd>']
     if folder is not None:
         facts.append(f"<dt>folder</dt><dd><code>{html.escape(str(folder))}</code></dd>")
     for key, label in (("sp2ps.score", "Sp2PS"), ("sp2ps.pairs", "pairs"), ("sp2ps.skipped", "skipped")):
@@ -376,7 +376,7 @@ def _run_details(row: Mapping[str, Any]) -> str:
 def _failed_section(rows: Sequence[Mapping[str, Any]]) -> str:
     failed = [row for row in rows if not is_completed(row)]
     if not failed:
-        return "<section id='failed'><h2>Failed runs</h2><p>None.</p></section>"
+        return '<section id="failed"><h2>Failed runs</h2><p>None.</p></section>'
     header = ["Run", "Model", "Data", "Method", "Ratio", "Seed", "Error"]
     body = [
         [
@@ -392,7 +392,8 @@ def _failed_section(rows: Sequence[Mapping[str, Any]]) -> str:
     ]
     orphans = [row for row in failed if any(row.get(key) is None for key in TABLE_KEYS)]
     details = "".join(_run_details(row) for row in orphans)
-    return f"<section id='failed'><h2>Failed runs</h2>{_table('failed-runs', header, [], body)}{details}</section>"
+    table = _table("failed-runs", header, [], body)
+    return f'<section id="failed"><h2>Failed runs</h2>{table}{details}</section>'
 
 
 def _section(
