@@ -23,7 +23,8 @@ GRID_FILENAME = "sp2ps_cams.png"
 CAM_COLOUR_MAP = "jet"
 LABEL_WIDTH_IN = 1.7
 PANEL_IN = 1.6
-COLOUR_BAR_IN = 0.7
+COLOUR_BAR_IN = 0.8
+TITLE_IN = 0.3
 DPI = 80
 HEADING_LINE_FRACTION = 0.09
 """Height of one 8 pt line as a fraction of a row's height."""
@@ -104,8 +105,17 @@ def render_cam_grid(
     if count == 0:
         raise ValueError("render_cam_grid needs at least one pair")
     width = LABEL_WIDTH_IN + 3 * PANEL_IN
-    figure = Figure(figsize=(width, PANEL_IN * count + COLOUR_BAR_IN), dpi=DPI, layout="constrained")
+    height = TITLE_IN + PANEL_IN * count + COLOUR_BAR_IN
+    figure = Figure(figsize=(width, height), dpi=DPI)
     canvas = FigureCanvasAgg(figure)
+    figure.subplots_adjust(
+        left=0.01,
+        right=0.99,
+        top=1 - TITLE_IN / height,
+        bottom=COLOUR_BAR_IN / height,
+        wspace=0.04,
+        hspace=0.06,
+    )
     axes = np.asarray(
         figure.subplots(count, 4, squeeze=False, width_ratios=[LABEL_WIDTH_IN, PANEL_IN, PANEL_IN, PANEL_IN])
     )
@@ -133,9 +143,15 @@ def render_cam_grid(
             axis.set_yticks([])
     for column, title in ((1, "image"), (2, "baseline CAM"), (3, "pruned CAM")):
         axes[0, column].set_title(title, fontsize=9)
-    colour_bar = figure.colorbar(
-        mappable, ax=list(axes[:, 1:].ravel()), orientation="horizontal", fraction=0.9 / (count * 8 + 1)
+    bar_axis = figure.add_axes(
+        (
+            (LABEL_WIDTH_IN + 0.2 * PANEL_IN) / width,
+            0.55 * COLOUR_BAR_IN / height,
+            2.6 * PANEL_IN / width,
+            0.15 * COLOUR_BAR_IN / height,
+        )
     )
+    colour_bar = figure.colorbar(mappable, cax=bar_axis, orientation="horizontal")
     colour_bar.set_label("CAM value, one scale for every panel", fontsize=8)
     colour_bar.ax.tick_params(labelsize=7)
     canvas.draw()
