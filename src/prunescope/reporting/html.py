@@ -154,7 +154,7 @@ def _summary_table(
                 Cell("Baseline"),
                 Cell(MISSING),
                 Cell(str(base["n"]), base["n"]),
-                _mean_std_cell(base, "baseline.params", 1e-6),
+                _mean_std_cell(base, "baseline.params", 1e-6, 3),
                 Cell(MISSING),
                 _mean_std_cell(base, "baseline.macs", 1e-6),
                 Cell(MISSING),
@@ -171,7 +171,7 @@ def _summary_table(
             Cell(_group_label(row, show_scope), str(row.get("run.method"))),
             _ratio(row.get("run.ratio")),
             Cell(str(row["n"]), row["n"]),
-            _mean_std_cell(row, "pruned.params", 1e-6),
+            _mean_std_cell(row, "pruned.params", 1e-6, 3),
             _mean_std_cell(row, "drop.params_pct", 1.0, 1),
             _mean_std_cell(row, "pruned.macs", 1e-6),
             _mean_std_cell(row, "drop.macs_pct", 1.0, 1),
@@ -221,7 +221,7 @@ def _runs_table(
                 Cell(f"Baseline (mean of {base['n']} seed{'s' if base['n'] != 1 else ''})"),
                 *[Cell(MISSING)] * 4,
                 Cell("completed"),
-                _mean_std_cell(base, "baseline.params", 1e-6),
+                _mean_std_cell(base, "baseline.params", 1e-6, 3),
                 _mean_std_cell(base, "baseline.macs", 1e-6),
                 _mean_std_cell(base, f"baseline.{metric}", 100.0),
                 *[Cell(MISSING)] * 5,
@@ -241,7 +241,7 @@ def _runs_table(
                 _ratio(row.get("run.ratio")),
                 _number(row.get("run.seed"), decimals=0),
                 Cell(f'<span class="status-{_slug(status)}">{html.escape(status)}</span>', status),
-                _number(row.get("pruned.params"), 1e-6),
+                _number(row.get("pruned.params"), 1e-6, 3),
                 _number(row.get("pruned.macs"), 1e-6),
                 _number(row.get(f"pruned.{metric}"), 100.0),
                 _number(row.get(f"delta.{metric}"), 100.0),
@@ -353,9 +353,19 @@ def _run_details(row: Mapping[str, Any]) -> str:
     if folder is not None:
         facts.append(f"<dt>folder</dt><dd><code>{html.escape(str(folder))}</code></dd>")
     for key, label in (("sp2ps.score", "Sp2PS"), ("sp2ps.pairs", "pairs"), ("sp2ps.skipped", "skipped")):
-        if row.get(key) is not None:
-            facts.append(f"<dt>{label}</dt><dd>{html.escape(str(row[key]))}</dd>")
-    parts = [f'<details class="run" id="{_run_id(row)}"><summary>{title} — {html.escape(status)}</summary>']
+        value = row.get(key)
+        if value is not None:
+            text = f"{value:.4f}" if isinstance(value, float) else str(value)
+            facts.append(f"<dt>{label}</dt><dd>{html.escape(text)}</dd>")
+    identity = " ".join(
+        f"{label}{html.escape(str(row[key]))}"
+        for key, label in (("run.method", ""), ("run.ratio", "ratio "), ("run.seed", "seed "))
+        if row.get(key) is not None
+    )
+    summary = (
+        f"{title} · {identity} — {html.escape(status)}" if identity else f"{title} — {html.escape(status)}"
+    )
+    parts = [f'<details class="run" id="{_run_id(row)}"><summary>{summary}</summary>']
     parts.append("<dl>" + "".join(facts) + "</dl>")
     if not is_completed(row):
         error = str(row.get("run.error") or "no error recorded")
