@@ -21,7 +21,7 @@ demo: $(STAMP)
 	$(VENV)/bin/prunescope-train
 
 test: $(STAMP)
-	$(PY) -m pytest
+	$(PY) -m pytest --durations=15
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests experiments

@@ -11,8 +11,8 @@ from hydra.utils import instantiate
 
 from prunescope.cam.pairs import cam_pairs
 from prunescope.metrics import Sp2PS
+from prunescope.pipeline.baseline import train_baseline
 from prunescope.pruning import prune
-from prunescope.stages import train_baseline
 
 
 @pytest.fixture(scope="module")

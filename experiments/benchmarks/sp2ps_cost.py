@@ -57,7 +57,8 @@ def segmentation_setup(name: str, batches: int, batch_size: int) -> tuple[nn.Mod
     data = list(datamodule.test_dataloader())[:batches]
     torch.manual_seed(0)
     if name == "unet":
-        net, label = build_model("unet", num_classes=11), "U-Net (depth 4, 16 ch), 96x128"
+        net = build_model("unet", num_classes=11, depth=4, base_channels=16)
+        label = "U-Net (depth 4, 16 ch), 96x128"
     else:
         net, label = (
             build_model("smp_unet", num_classes=11, encoder_name="resnet18"),

@@ -12,9 +12,11 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from prunescope import CONFIG_DIR
+from prunescope.atomic_write import write_json_atomic
+from prunescope.checkpoints import load_checkpoint_into
 from prunescope.instantiate import build_module, build_trainer
-from prunescope.run_record import write_json_atomic
-from prunescope.stages import load_module_checkpoint, seed_run, test_module
+from prunescope.pipeline.testing import test_module
+from prunescope.seeding import seed_run
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +47,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     seed_run(cfg)
     datamodule = instantiate(run_cfg.data)
     module = build_module(run_cfg, datamodule)
-    load_module_checkpoint(module, ckpt_path)
+    load_checkpoint_into(module, ckpt_path)
     trainer = build_trainer(cfg, callbacks=[], loggers=False, enable_checkpointing=False)
     metrics = {"ckpt_path": str(ckpt_path), **test_module(trainer, module, datamodule)}
     write_json_atomic(Path(cfg.paths.output_dir) / "eval_metrics.json", metrics)

@@ -34,18 +34,6 @@ def build_module(cfg: DictConfig, datamodule: pl.LightningDataModule) -> TaskMod
     return module
 
 
-def module_from_checkpoint(checkpoint: dict[str, Any]) -> TaskModule:
-    """Rebuild the module saved in ``checkpoint`` (its ``model_config``), replay its pruning, load its weights."""
-    model_config = checkpoint.get("model_config")
-    if model_config is None:
-        raise ValueError("checkpoint has no model_config; it was not written by prunescope-train")
-    module = instantiate(OmegaConf.create(model_config))
-    module.model_config = model_config
-    module.apply_pruning_record(checkpoint.get("pruning_record") or [])
-    module.load_state_dict(checkpoint["state_dict"])
-    return module
-
-
 def build_trainer(
     cfg: DictConfig,
     callbacks: list[Callback],

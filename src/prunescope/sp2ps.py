@@ -7,35 +7,35 @@ from pathlib import Path
 from typing import Any
 
 import hydra
-import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from prunescope import CONFIG_DIR
-from prunescope.instantiate import build_trainer, module_from_checkpoint
-from prunescope.run_record import write_json_atomic
-from prunescope.stages import seed_run
-
-
-def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """A PruneScope checkpoint (``weights_only=True``), with a clear error when missing."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint not found: {path}")
-    return torch.load(path, map_location="cpu", weights_only=True)
+from prunescope.atomic_write import write_json_atomic
+from prunescope.checkpoints import module_from_checkpoint, read_checkpoint
+from prunescope.instantiate import build_trainer
+from prunescope.seeding import seed_run
 
 
 def score_checkpoints(cfg: DictConfig) -> dict[str, Any]:
     """Sp2PS of ``cfg.pruned_ckpt`` against ``cfg.baseline_ckpt`` on ``cfg.data``'s test split."""
-    baseline = module_from_checkpoint(load_checkpoint(cfg.baseline_ckpt))
-    pruned = module_from_checkpoint(load_checkpoint(cfg.pruned_ckpt))
+    baseline = module_from_checkpoint(read_checkpoint(cfg.baseline_ckpt))
+    pruned = module_from_checkpoint(read_checkpoint(cfg.pruned_ckpt))
     seed_run(cfg)
     datamodule = instantiate(cfg.data)
     callback = instantiate(cfg.cam)
     callback.set_baseline(baseline.net)
     trainer = build_trainer(cfg, callbacks=[callback], loggers=False, enable_checkpointing=False)
     trainer.test(pruned, datamodule=datamodule, verbose=False)
-    result = {"baseline_ckpt": str(cfg.baseline_ckpt), "pruned_ckpt": str(cfg.pruned_ckpt), **callback.result}
+    scores = callback.result
+    if scores is None:
+        raise RuntimeError("Sp2PS was not scored: the test loop ran no batch (check data and cam.enabled)")
+    result = {
+        "baseline_ckpt": str(cfg.baseline_ckpt),
+        "pruned_ckpt": str(cfg.pruned_ckpt),
+        **scores.values,
+        "seconds": scores.seconds,
+    }
     write_json_atomic(Path(cfg.paths.output_dir) / "sp2ps.json", result)
     return result
 

@@ -88,9 +88,10 @@ def test_callback_scores_logs_and_draws(tmp_path, baseline_and_pruned) -> None:
     baseline.train()  # the callback keeps its own frozen copy
     trainer, results = run_test(tmp_path, callback, pruned)
 
-    result = callback.result
-    assert result is not None
-    assert set(result) == {"sp2ps", "spatial", "spectral", "pairs", "skipped", "per_class", "seconds"}
+    assert callback.result is not None
+    result = callback.result.values
+    assert set(result) == {"sp2ps", "spatial", "spectral", "pairs", "skipped", "per_class"}
+    assert callback.result.seconds > 0 and callback.result.score == result["sp2ps"]
     # 2 batches of 5 samples: classes 0-2 in every sample, class 3 in the even ones
     assert result["pairs"] + result["skipped"] == 10 * 3 + 5
     assert 0.0 < result["sp2ps"] < 1.0
@@ -99,7 +100,7 @@ def test_callback_scores_logs_and_draws(tmp_path, baseline_and_pruned) -> None:
     assert results[0]["sp2ps/pairs"] == result["pairs"]
 
     pairs = read_pairs(tmp_path / "sp2ps_pairs.csv")
-    assert callback.pairs_path == tmp_path / "sp2ps_pairs.csv"
+    assert callback.result.pairs_path == tmp_path / "sp2ps_pairs.csv"
     assert len(pairs) == 35 and {row["sample"] for row in pairs} == {str(i) for i in range(10)}
     scored = [row for row in pairs if row["skipped"] == "0"]
     assert len(scored) == result["pairs"]
@@ -121,7 +122,7 @@ def test_callback_scores_logs_and_draws(tmp_path, baseline_and_pruned) -> None:
     assert sorted(row["class"] for row in fixed) == ["0", "1", "2"]
 
     png = tmp_path / "sp2ps_cams.png"
-    assert png.exists() and callback.grid_path == png
+    assert png.exists() and callback.result.grid_path == png
     from matplotlib.image import imread
 
     picture = imread(png)
@@ -157,8 +158,8 @@ def test_same_model_through_lightning_scores_one(tmp_path, baseline_and_pruned) 
     baseline, _ = baseline_and_pruned
     callback = Sp2PSCallback(baseline=baseline, grid=False)
     run_test(tmp_path, callback, baseline)
-    assert callback.result is not None and callback.result["pairs"] > 0
-    assert callback.result["sp2ps"] == pytest.approx(1.0, abs=1e-6)
+    assert callback.result is not None and callback.result.values["pairs"] > 0
+    assert callback.result.score == pytest.approx(1.0, abs=1e-6)
     assert not (tmp_path / "sp2ps_cams.png").exists()
 
 

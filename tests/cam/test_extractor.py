@@ -116,7 +116,7 @@ def test_targets_follow_labels_or_baseline_prediction(cls_net, seg_net, seg_batc
     labels = torch.tensor([9, 8, IGNORE, 6, 5])
     with torch.no_grad():
         predicted = cls_net(images).argmax(dim=1)
-    by_label = cam_pairs(cls_net, cls_net, images, labels, target="label", ignore_index=IGNORE)
+    by_label = cam_pairs(cls_net, cls_net, images, labels, target="gt", ignore_index=IGNORE)
     assert by_label.class_ids.tolist() == [9, 8, 6, 5] and by_label.sample_ids.tolist() == [0, 1, 3, 4]
     by_prediction = cam_pairs(cls_net, cls_net, images, labels)  # "auto" = baseline_pred for classification
     assert by_prediction.class_ids.tolist() == predicted.tolist()
@@ -125,7 +125,7 @@ def test_targets_follow_labels_or_baseline_prediction(cls_net, seg_net, seg_batc
     with torch.no_grad():
         seg_predicted = seg_net(seg_images).argmax(dim=1)
     groups = target_groups(
-        "segmentation", seg_labels, seg_net(seg_images), target="baseline_pred_mask", ignore_index=IGNORE
+        "segmentation", seg_labels, seg_net(seg_images), target="baseline_pred", ignore_index=IGNORE
     )
     for group in groups:
         for sample, c, mask in zip(group.sample_ids, group.class_ids, group.masks, strict=True):

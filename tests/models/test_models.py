@@ -13,7 +13,7 @@ NUM_CLASSES = 5
 
 # Small but structurally complete variants of every registered model.
 SMALL_CONFIGS: dict[str, dict] = {
-    "unet": {"num_classes": NUM_CLASSES, "base_channels": 4},
+    "unet": {"num_classes": NUM_CLASSES, "depth": 4, "base_channels": 4},
     # resnet18 keeps the tests fast; the default vgg16_bn encoder is covered by the forward/backward test.
     "smp_unet": {
         "num_classes": NUM_CLASSES,

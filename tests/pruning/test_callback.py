@@ -1,4 +1,4 @@
-"""PruningCallback in real (tiny) Lightning fits: schedule, optimizer rebuild, LR restarts, resume, KD, levels."""
+"""PruningCallback in real (tiny) Lightning fits: schedule, optimizer rebuild, LR restarts, resume, KD."""
 
 from __future__ import annotations
 
@@ -14,10 +14,11 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 from torch.utils.data import TensorDataset
 
 from prunescope.data.digit_scenes import DigitScenesDataModule
+from prunescope.metrics.efficiency import count_macs
 from prunescope.models.unet import UNet
-from prunescope.models.vgg import VGG16
+from prunescope.models.vgg16 import VGG16
 from prunescope.modules import ClassificationModule, SegmentationModule
-from prunescope.pruning import prunable_units, prune, replay
+from prunescope.pruning import PruningConfig, prunable_units, prune, replay
 from prunescope.pruning.callback import PruningCallback
 
 NUM_CLASSES = 11
@@ -49,16 +50,15 @@ def tiny_module(optimizer: str = "adam", depth: int = 3) -> SegmentationModule:
     return SegmentationModule(net, optimizer=OPTIMIZERS[optimizer], num_classes=NUM_CLASSES)
 
 
-def make_callback(**overrides: Any) -> PruningCallback:
+def make_callback(teacher: torch.nn.Module | None = None, **overrides: Any) -> PruningCallback:
     options: dict[str, Any] = {
         "method": "l1",
         "ratio": 0.5,
         "schedule": {"steps": 2, "kind": "linear", "at_epochs": [0, 2]},
         "finetune": {"lr": FINETUNE_LR},
-        "latency_repeats": 1,
     }
     options.update(overrides)
-    return PruningCallback(**options)
+    return PruningCallback(PruningConfig(**options), teacher=teacher)
 
 
 def make_trainer(callbacks: list[pl.Callback], max_epochs: int = 3, **kwargs: Any) -> pl.Trainer:
@@ -116,16 +116,17 @@ class Probe(pl.Callback):
 # ------------------------------------------------------------------------------------------------ construction
 def test_unknown_method_lists_valid_methods() -> None:
     with pytest.raises(ValueError, match=r"unknown method 'l3'.*l1, l2.*pca_nci"):
-        PruningCallback(method="l3")
+        make_callback(method="l3")
 
 
 def test_every_invalid_option_in_one_message() -> None:
     with pytest.raises(ValueError) as error:
-        PruningCallback(method="l1", ratio=1.0, schedule={"steps": 0, "kind": "cubic"})
+        make_callback(ratio=1.0, schedule={"steps": 0, "kind": "cubic"}, finetune={"schedule": "linear"})
     message = str(error.value)
     assert "ratio must be in [0, 1)" in message
     assert "schedule.steps must be >= 1" in message
     assert "unknown schedule.kind 'cubic' (valid: linear, geometric)" in message
+    assert "unknown finetune.schedule 'linear' (valid: cosine, constant, step)" in message
 
 
 @pytest.mark.parametrize(
@@ -193,7 +194,7 @@ def test_prunes_at_scheduled_epochs_and_rebuilds_the_optimizer(
     assert probe.state_shapes_match == [True, True, True]
     # LR restarts at finetune.lr after each step, cosine over the segment (2 epochs, then 1)
     assert probe.lrs == pytest.approx([FINETUNE_LR, FINETUNE_LR / 2, FINETUNE_LR])
-    assert run.callback.steps_done == 2
+    assert run.callback.progress.steps_done == 2
 
 
 def test_record_replays_on_a_fresh_net(adam_run: ScheduledRun) -> None:
@@ -206,23 +207,44 @@ def test_record_replays_on_a_fresh_net(adam_run: ScheduledRun) -> None:
     torch.testing.assert_close(fresh.eval()(x), module.net.eval()(x))
 
 
-def test_summary_and_logged_metrics(adam_run: ScheduledRun) -> None:
-    summary, net = adam_run.callback.summary, adam_run.module.net
+def test_progress_and_logged_metrics(adam_run: ScheduledRun) -> None:
+    progress, net = adam_run.callback.progress, adam_run.module.net
     params_now = sum(p.numel() for p in net.parameters())
-    assert summary["baseline.params"] == adam_run.original_params
-    assert summary["pruned.params"] == params_now < summary["baseline.params"]
-    assert summary["pruned.macs"] < summary["baseline.macs"]
-    assert summary["pruned.size_mb"] < summary["baseline.size_mb"]
-    assert summary["drop.params_pct"] == pytest.approx(100 * (1 - params_now / summary["baseline.params"]))
-    assert summary["speedup"] == pytest.approx(summary["baseline.latency_ms"] / summary["pruned.latency_ms"])
-    assert summary["time.prune"] > 0
-    assert summary["prune.steps_done"] == 2
-    assert summary["prune.ratio_removed"] == pytest.approx(0.5, abs=1.0 / adam_run.original_filters)
+    assert progress.steps_done == 2 and len(progress.steps) == 2
+    assert progress.seconds > 0
+    assert progress.filters_original == adam_run.original_filters
+    assert progress.filters_now == prunable_filters(net)
+    assert progress.ratio_removed == pytest.approx(0.5, abs=1.0 / adam_run.original_filters)
+    assert progress.steps[-1]["params"] == params_now
+    assert progress.steps[-1]["macs"] == count_macs(net, torch.randn(1, 3, 16, 16))
     logged = adam_run.trainer.callback_metrics  # from the last step (epoch 2)
     assert float(logged["prune/step"]) == 2.0
     assert float(logged["prune/params"]) == params_now
-    assert float(logged["prune/params_drop_pct"]) == pytest.approx(summary["drop.params_pct"])
     assert float(logged["prune/ratio_removed"]) == pytest.approx(0.5, abs=1.0 / adam_run.original_filters)
+
+
+def test_step_lines_in_the_log(caplog: pytest.LogCaptureFixture) -> None:
+    module = tiny_module()
+    with caplog.at_level("INFO", logger="prunescope.pruning.callback"):
+        make_trainer([make_callback(schedule={"steps": 1})], max_epochs=1).fit(module, datamodule=tiny_data())
+    lines = [r.getMessage() for r in caplog.records if r.name == "prunescope.pruning.callback"]
+    assert len(lines) == 1 and lines[0].startswith("prune step 1/1 (l1): removed ")
+    assert f"params {sum(p.numel() for p in module.net.parameters())}" in lines[0]
+
+
+@pytest.mark.parametrize(
+    ("schedule", "expected"),
+    [
+        ("constant", [1.0, 1.0, 1.0, 1.0]),
+        ("step", [1.0, 1.0, 0.1, 0.01]),
+        ("cosine", [1.0, 0.8535534, 0.5, 0.1464466]),
+    ],
+)
+def test_finetune_schedules(schedule: str, expected: list[float]) -> None:
+    probe = Probe()
+    callback = make_callback(schedule={"steps": 1}, finetune={"lr": FINETUNE_LR, "schedule": schedule})
+    make_trainer([callback, probe], max_epochs=4).fit(tiny_module(), datamodule=tiny_data())
+    assert probe.lrs == pytest.approx([FINETUNE_LR * f for f in expected])
 
 
 def test_geometric_schedule_with_calibration_method_and_distillation() -> None:
@@ -231,6 +253,7 @@ def test_geometric_schedule_with_calibration_method_and_distillation() -> None:
     baseline_params = sum(p.numel() for p in module.net.parameters())
     callback, probe = (
         make_callback(
+            teacher=module.net,
             method="taylor",
             ratio=0.75,
             schedule={"steps": 2, "kind": "geometric"},
@@ -260,18 +283,17 @@ def test_step_interval_cosine_spans_the_segment_in_optimizer_steps() -> None:
     assert probe.lrs == pytest.approx([FINETUNE_LR, FINETUNE_LR / 2])
 
 
-def test_set_baseline_is_required_once_the_network_is_pruned() -> None:
+def test_distillation_needs_the_baseline_as_teacher() -> None:
     baseline = tiny_module().net
     module = tiny_module()
     result = prune(module.net, torch.randn(1, 3, 16, 16), method="l1", ratio=0.2)
     module.pruning_record.extend(result.record)
-    with pytest.raises(RuntimeError, match="set_baseline"):
-        make_trainer([make_callback(schedule={"steps": 1})], max_epochs=1).fit(module, datamodule=tiny_data())
-    callback = make_callback(schedule={"steps": 1}, distill={"alpha": 0.3})
-    callback.set_baseline(baseline)
+    trainer = make_trainer([make_callback(schedule={"steps": 1}, distill={"alpha": 0.3})], max_epochs=1)
+    with pytest.raises(RuntimeError, match="needs the baseline network as teacher"):
+        trainer.fit(module, datamodule=tiny_data())
+    callback = make_callback(teacher=baseline, schedule={"steps": 1}, distill={"alpha": 0.3})
     make_trainer([callback], max_epochs=1).fit(module, datamodule=tiny_data())
     baseline_params = sum(p.numel() for p in baseline.parameters())
-    assert callback.summary["baseline.params"] == baseline_params
     assert sum(p.numel() for p in module.teacher.parameters()) == baseline_params
 
 
@@ -286,7 +308,7 @@ def test_classification_network() -> None:
     make_trainer([callback], max_epochs=2).fit(module, datamodule=data)
     assert sum(p.numel() for p in module.net.parameters()) < before
     assert module(images[:2]).shape == (2, 3)
-    assert callback.summary["prune.ratio_removed"] == pytest.approx(0.5, abs=0.02)
+    assert callback.progress.ratio_removed == pytest.approx(0.5, abs=0.02)
 
 
 # ------------------------------------------------------------------------------------------------ resume
@@ -297,7 +319,7 @@ def test_resume_mid_schedule_continues_without_repeating_steps(adam_run: Schedul
     make_trainer([callback, probe], max_epochs=3).fit(
         module, datamodule=tiny_data(), ckpt_path=checkpoint_path
     )
-    assert callback.steps_done == 2
+    assert callback.progress.steps_done == 2
     assert len(module.pruning_record) == 2
     assert module.pruning_record[0] == adam_run.module.pruning_record[0]
     # epochs 1 and 2 only: no step at 1 (done before the checkpoint), the second step at 2
@@ -307,7 +329,7 @@ def test_resume_mid_schedule_continues_without_repeating_steps(adam_run: Schedul
     assert probe.lrs == pytest.approx([FINETUNE_LR / 2, FINETUNE_LR])
     assert probe.optimizer_matches_model == [True, True]
     assert probe.state_shapes_match == [True, True]
-    assert callback.summary["baseline.params"] == adam_run.callback.summary["baseline.params"]
+    assert callback.progress.filters_original == adam_run.original_filters
 
 
 def test_resume_with_a_different_schedule_is_rejected(adam_run: ScheduledRun) -> None:
@@ -316,37 +338,3 @@ def test_resume_with_a_different_schedule_is_rejected(adam_run: ScheduledRun) ->
         make_trainer([make_callback(ratio=0.3)], max_epochs=3).fit(
             tiny_module(), datamodule=tiny_data(), ckpt_path=checkpoint_path
         )
-
-
-# ------------------------------------------------------------------------------------------------ U-Net levels
-def test_fixed_levels_then_filters() -> None:
-    module = tiny_module()
-    callback = make_callback(schedule={"steps": 1}, layers={"levels": 1})
-    make_trainer([callback], max_epochs=1).fit(module, datamodule=tiny_data())
-    assert module.net.depth == 2
-    assert module.pruning_record[0] == {"op": "unet_levels", "levels": 1}
-    assert [op["op"] for op in module.pruning_record] == ["unet_levels", "channels"]
-    assert callback.summary["prune.levels_removed"] == 1
-    fresh = UNet(num_classes=NUM_CLASSES, depth=3, base_channels=4)
-    replay(fresh, module.pruning_record)
-    fresh.load_state_dict(module.net.state_dict())
-
-
-def test_auto_levels_within_tolerance() -> None:
-    module = tiny_module()
-    callback = make_callback(
-        ratio=0.0,
-        schedule={"steps": 1},
-        layers={"levels": "auto", "tolerance": 1.0, "finetune_epochs": 1, "limit_train_batches": 1},
-    )
-    make_trainer([callback], max_epochs=1).fit(module, datamodule=tiny_data())
-    assert callback.levels_removed == 2  # any drop is within tolerance 1.0: all but one level go
-    assert module.net.depth == 1
-    assert {"prune.levels_metric_1", "prune.levels_metric_2"} <= set(callback.summary)
-
-
-def test_levels_on_a_network_without_levels_fails_early() -> None:
-    net = VGG16(num_classes=NUM_CLASSES, width_mult=0.125)
-    module = ClassificationModule(net, optimizer=OPTIMIZERS["adam"], num_classes=NUM_CLASSES)
-    with pytest.raises(ValueError, match="VGG16 has none"):
-        make_trainer([make_callback(layers={"levels": 1})]).fit(module, datamodule=tiny_data())

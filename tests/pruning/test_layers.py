@@ -12,7 +12,7 @@ from torch import nn
 
 from prunescope.data.digit_scenes import DigitScenesDataModule
 from prunescope.models.unet import UNet
-from prunescope.models.vgg import VGG16
+from prunescope.models.vgg16 import VGG16
 from prunescope.modules import SegmentationModule
 from prunescope.pruning.layers import (
     choose_unet_levels,

@@ -21,6 +21,8 @@ from typing import Any
 
 from filelock import FileLock
 
+from prunescope.atomic_write import write_text_atomic
+
 CKPT_NAME = "baseline.ckpt"
 CONFIG_NAME = "config.json"
 METRICS_NAME = "metrics.json"
@@ -80,15 +82,6 @@ class CachedBaseline:
     def key(self) -> str:
         """The entry's key (its folder name)."""
         return self.path.name
-
-
-def _write_text_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    with open(tmp, "w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
 
 
 class BaselineCache:
@@ -167,8 +160,8 @@ class BaselineCache:
                 if not (tmp_dir / CKPT_NAME).is_file():
                     raise FileNotFoundError(f"baseline build did not write {CKPT_NAME} into {tmp_dir}")
                 metrics_json = json.dumps(dict(metrics), sort_keys=True, indent=2, default=_json_default)
-                _write_text_atomic(tmp_dir / CONFIG_NAME, material_json)
-                _write_text_atomic(tmp_dir / METRICS_NAME, metrics_json)
+                write_text_atomic(tmp_dir / CONFIG_NAME, material_json)
+                write_text_atomic(tmp_dir / METRICS_NAME, metrics_json)
                 final_dir = self.entry_dir(key)
                 if (
                     final_dir.exists()
@@ -178,7 +171,7 @@ class BaselineCache:
             except BaseException:
                 shutil.rmtree(tmp_dir, ignore_errors=True)
                 raise
-            _write_text_atomic(final_dir / MARKER_NAME, json.dumps({"key": key}))
+            write_text_atomic(final_dir / MARKER_NAME, json.dumps({"key": key}))
             return CachedBaseline(
                 path=final_dir,
                 ckpt_path=final_dir / CKPT_NAME,

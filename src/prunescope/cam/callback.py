@@ -6,6 +6,7 @@ import copy
 import time
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +16,8 @@ from pytorch_lightning.loggers import TensorBoardLogger, WandbLogger
 from torch import nn
 from torch.utils.data import DataLoader, SequentialSampler, default_collate
 
-from prunescope.cam.extractor import cam_method_class
 from prunescope.cam.grid import GRID_FILENAME, grid_labels, render_cam_grid, save_cam_grid
+from prunescope.cam.methods import cam_method
 from prunescope.cam.pair_records import (
     PAIRS_COLUMNS,
     PAIRS_FILENAME,
@@ -28,6 +29,29 @@ from prunescope.cam.pair_records import (
 from prunescope.cam.pairs import cam_pairs
 from prunescope.cam.selection import GridRow, grid_rows
 from prunescope.metrics.sp2ps import Sp2PS, sp2ps_terms
+
+
+@dataclass
+class Sp2PSResult:
+    """Sp2PS of one test pass.
+
+    Attributes:
+        values: :meth:`prunescope.metrics.sp2ps.Sp2PS.compute` (``sp2ps``, ``spatial``, ``spectral``, ``pairs``,
+            ``skipped``, ``per_class``).
+        seconds: time spent computing CAMs and scoring them.
+        grid_path: the CAM grid PNG, when one was written.
+        pairs_path: ``sp2ps_pairs.csv``, every pair's terms.
+    """
+
+    values: dict[str, Any]
+    seconds: float
+    grid_path: Path | None = None
+    pairs_path: Path | None = None
+
+    @property
+    def score(self) -> float:
+        """The Sp2PS score."""
+        return float(self.values["sp2ps"])
 
 
 def frozen_copy(net: nn.Module) -> nn.Module:
@@ -44,7 +68,7 @@ class Sp2PSCallback(pl.Callback):
     Active only when ``enabled`` and a baseline is set (constructor or ``set_baseline``); testing the baseline
     itself with no baseline set is a no-op. For each test batch (dataloader 0, the first ``max_batches``) it
     computes the CAM pairs (``prunescope.cam.pairs.cam_pairs``) and updates an ``Sp2PS`` metric; at the end
-    of the test epoch it stores the result on ``self.result`` (``Sp2PS.compute()`` plus ``"seconds"``),
+    of the test epoch it stores the :class:`Sp2PSResult` on ``self.result``,
     logs ``sp2ps/score``, ``sp2ps/spatial``, ``sp2ps/spectral``, ``sp2ps/pairs``, ``sp2ps/skipped`` through
     ``pl_module.log`` (all loggers, and ``trainer.callback_metrics``), writes every pair's terms to
     ``output_dir/sp2ps_pairs.csv`` (``prunescope.cam.pair_records``; default folder ``trainer.default_root_dir``)
@@ -57,9 +81,9 @@ class Sp2PSCallback(pl.Callback):
 
     Args:
         baseline: the unpruned network (a frozen copy is kept).
-        method: CAM method (``prunescope.cam.extractor.CAM_METHODS``).
+        method: CAM method, a key of ``prunescope.cam.methods.CAM_METHODS``.
         target_layer: dotted module path; default the baseline's ``cam_target_layer``.
-        target: ``"auto"`` (definition default), ``"gt"``/``"label"`` or ``"baseline_pred"``/``"baseline_pred_mask"``.
+        target: ``"auto"`` (definition default), ``"gt"`` or ``"baseline_pred"``.
         max_batches: score at most this many test batches (None: all).
         grid: draw the CAM grid.
         grid_classes: classes in the grid's fixed block, one pair each, in class-id order (0: spread rows only).
@@ -80,7 +104,7 @@ class Sp2PSCallback(pl.Callback):
         output_dir: str | Path | None = None,
     ) -> None:
         super().__init__()
-        cam_method_class(method)
+        cam_method(method)
         if max_batches is not None and max_batches < 1:
             raise ValueError(f"Sp2PSCallback max_batches must be >= 1 or None; got {max_batches}")
         if grid_classes < 0:
@@ -94,9 +118,7 @@ class Sp2PSCallback(pl.Callback):
         self.enabled = enabled
         self.output_dir = Path(output_dir) if output_dir is not None else None
         self.baseline: nn.Module | None = None
-        self.result: dict[str, Any] | None = None
-        self.grid_path: Path | None = None
-        self.pairs_path: Path | None = None
+        self.result: Sp2PSResult | None = None
         self._metric: Sp2PS | None = None
         self._records: list[PairRecord] = []
         self._samples_seen = 0
@@ -173,20 +195,20 @@ class Sp2PSCallback(pl.Callback):
         if not self.active or self._metric is None:
             return
         with torch.inference_mode(False):
-            self.result = {**self._metric.compute(), "seconds": self._seconds}
+            values = self._metric.compute()
         for name, key in (("score", "sp2ps"), ("spatial", "spatial"), ("spectral", "spectral")):
-            pl_module.log(f"sp2ps/{name}", float(self.result[key]))
-        pl_module.log("sp2ps/pairs", float(self.result["pairs"]))
-        pl_module.log("sp2ps/skipped", float(self.result["skipped"]))
+            pl_module.log(f"sp2ps/{name}", float(values[key]))
+        pl_module.log("sp2ps/pairs", float(values["pairs"]))
+        pl_module.log("sp2ps/skipped", float(values["skipped"]))
         class_names = (
             getattr(trainer.datamodule, "class_names", None) if trainer.datamodule is not None else None
         )
         folder = self.output_dir if self.output_dir is not None else Path(trainer.default_root_dir)
         rows = grid_rows(self._records, self.grid_classes) if self.grid else []
-        self.pairs_path = write_pairs_csv(folder / PAIRS_FILENAME, self._records, class_names, rows)
+        pairs_path = write_pairs_csv(folder / PAIRS_FILENAME, self._records, class_names, rows)
         self._log_pairs_table(trainer, class_names, rows)
-        if rows:
-            self._write_grid(trainer, pl_module, folder, rows, class_names)
+        grid_path = self._write_grid(trainer, pl_module, folder, rows, class_names) if rows else None
+        self.result = Sp2PSResult(values, self._seconds, grid_path=grid_path, pairs_path=pairs_path)
 
     def _log_pairs_table(
         self, trainer: pl.Trainer, class_names: Sequence[str] | None, rows: list[GridRow]
@@ -203,14 +225,14 @@ class Sp2PSCallback(pl.Callback):
         folder: Path,
         rows: list[GridRow],
         class_names: Sequence[str] | None,
-    ) -> None:
+    ) -> Path | None:
         dataset = _sequential_dataset(trainer.test_dataloaders)
         if dataset is None:
             warnings.warn(
                 "Sp2PSCallback draws no CAM grid: the test loader is not a sequential map-style loader",
                 stacklevel=2,
             )
-            return
+            return None
         chosen = [self._records[row.record] for row in rows]
         samples = sorted({record.sample for record in chosen})
         images, labels = default_collate([dataset[index] for index in samples])[:2]
@@ -237,7 +259,7 @@ class Sp2PSCallback(pl.Callback):
             )
             found = [(row, index) for row, index in found if index is not None]
         if not found:
-            return
+            return None
         picks = torch.tensor([index for _, index in found], dtype=torch.long)
         grid = render_cam_grid(
             images[pairs.sample_ids.cpu()[picks]],
@@ -245,12 +267,13 @@ class Sp2PSCallback(pl.Callback):
             pairs.h1.detach().cpu()[picks],
             grid_labels([row for row, _ in found], self._records, class_names),
         )
-        self.grid_path = save_cam_grid(folder / GRID_FILENAME, grid)
+        grid_path = save_cam_grid(folder / GRID_FILENAME, grid)
         for logger in trainer.loggers:
             if isinstance(logger, TensorBoardLogger):
                 logger.experiment.add_image("sp2ps/cams", grid, trainer.global_step, dataformats="HWC")
             elif isinstance(logger, WandbLogger):
-                logger.log_image(key="sp2ps/cams", images=[str(self.grid_path)])
+                logger.log_image(key="sp2ps/cams", images=[str(grid_path)])
+        return grid_path
 
 
 def _sequential_dataset(loaders: Any) -> Any:

@@ -5,17 +5,15 @@ parameters are frozen for the forward, and a forward hook replaces the target la
 leaf that requires grad, so autograd records only the part of the network after the target layer. One forward
 per batch, then one ``torch.autograd.grad`` of the summed target scores per ``TargetGroup`` (samples are
 independent in eval mode, so each sample gets its own gradient). The activations and gradients then go
-through the method's own weighting (pytorch-grad-cam's ``get_cam_weights`` for ``gradcam++``; for ``gradcam``,
+through the method's own weighting (pytorch-grad-cam's ``get_cam_weights`` for ``gradcampp``; for ``gradcam``,
 whose weights are the spatial means of the gradient, the hook adds a zero per-channel offset b to the activation
 and the backward stops at b: ∂s/∂b = Σ_xy ∂s/∂A, so the (B, C, h, w) gradient is never returned;
 followed by the weighted channel sum Σ_c w_c·A_c of ``BaseCAM.get_cam_image`` done as one batched matmul;
 ``get_cam_image`` itself for the others), ReLU, and the same scaling as ``BaseCAM``: min–max normalise,
 bilinear resize to the input size, min–max normalise again.
 
-Methods: ``gradcam``, ``gradcam++``, ``hirescam``, ``layercam`` (gradient-based, fast path),
-``eigencam`` (activations only, one projection per sample shared by all its targets; economical SVD, see
-``eigen_projection``) and ``scorecam``
-(falls back to pytorch-grad-cam's own call per target group; slow, ~one forward per channel).
+Methods and how each is computed: :mod:`prunescope.cam.methods` (one table; ``eigencam`` is one projection per
+sample shared by all its targets; ``scorecam`` falls back to pytorch-grad-cam's own call per target group).
 """
 
 from __future__ import annotations
@@ -27,32 +25,14 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from pytorch_grad_cam import EigenCAM, GradCAM, GradCAMPlusPlus, HiResCAM, LayerCAM, ScoreCAM
 from pytorch_grad_cam.base_cam import BaseCAM
 from torch import Tensor, nn
 
+from prunescope.cam.methods import cam_method
 from prunescope.cam.targets import TargetGroup
 
-CAM_METHODS: dict[str, type[BaseCAM]] = {
-    "gradcam": GradCAM,
-    "gradcam++": GradCAMPlusPlus,
-    "hirescam": HiResCAM,
-    "layercam": LayerCAM,
-    "eigencam": EigenCAM,
-    "scorecam": ScoreCAM,
-}
-GRADIENT_METHODS = ("gradcam", "gradcam++", "hirescam", "layercam")
-CHANNEL_WEIGHT_METHODS = ("gradcam", "gradcam++")
-"""Methods whose CAM is Σ_c w_c·A_c with w from their own ``get_cam_weights``."""
 NORMALISATION_EPS = 1e-7
 """Added to the max in min–max normalisation, as in pytorch-grad-cam's ``scale_cam_image``."""
-
-
-def cam_method_class(method: str) -> type[BaseCAM]:
-    """The pytorch-grad-cam class of a method name."""
-    if method not in CAM_METHODS:
-        raise ValueError(f"Unknown CAM method {method!r}; valid: {', '.join(CAM_METHODS)}")
-    return CAM_METHODS[method]
 
 
 def resolve_target_layer(net: nn.Module, target_layer: str | None = None) -> tuple[str, nn.Module]:
@@ -90,23 +70,6 @@ def scale_maps(maps: Tensor, size: tuple[int, int]) -> Tensor:
     if tuple(maps.shape[-2:]) != tuple(size):
         maps = F.interpolate(maps.unsqueeze(1), size=size, mode="bilinear", align_corners=False).squeeze(1)
     return normalise_maps(maps)
-
-
-def eigen_projection(activations: np.ndarray) -> np.ndarray:
-    """EigenCAM: each sample's activations (C, h, w), centred over positions, projected on the first right
-    singular vector: (A − mean) · v₁ → (h, w).
-
-    The same as pytorch-grad-cam's ``get_2d_projection`` but with the economical SVD (``full_matrices=False``:
-    same v₁, without the (hw × hw) U matrix that takes seconds at full resolution).
-    """
-    activations = np.nan_to_num(activations, nan=0.0)
-    projections = []
-    for sample in activations:
-        positions = sample.reshape(sample.shape[0], -1).T
-        positions = positions - positions.mean(axis=0)
-        _, _, right = np.linalg.svd(positions, full_matrices=False)
-        projections.append((positions @ right[0, :]).reshape(sample.shape[1:]))
-    return np.float32(projections)
 
 
 def weighted_activation_sum(activation: Tensor, sample_ids: Tensor, weights: Tensor) -> Tensor:
@@ -225,19 +188,20 @@ class CamExtractor:
 
     Args:
         net: the network (``forward(x)`` → logits); left as found (mode, ``requires_grad``, no hooks).
-        method: one of ``CAM_METHODS``.
+        method: a key of ``prunescope.cam.methods.CAM_METHODS``.
         target_layer: dotted module path; default ``net.cam_target_layer``.
     """
 
     def __init__(self, net: nn.Module, method: str = "gradcam", target_layer: str | None = None) -> None:
-        self.method_class = cam_method_class(method)
+        self.spec = cam_method(method)
+        self.method_class = self.spec.library_class
         self.method = method
         self.net = net
         self.layer_path, self.layer = resolve_target_layer(net, target_layer)
-        self.uses_gradients = method in GRADIENT_METHODS
+        self.uses_gradients = self.spec.uses_gradients
         # GradCAM's weights are mean_xy ∂s/∂A, taken at a per-channel offset: no library object needed
-        self.spatial_sums_only = method == "gradcam"
-        needs_library_object = method != "scorecam" and not self.spatial_sums_only
+        self.spatial_sums_only = self.spec.path == "channel_offset"
+        needs_library_object = self.spec.path in ("channel_weights", "gradient_image")
         self._method = self._method_object() if needs_library_object else None
 
     def _method_object(self) -> BaseCAM:
@@ -254,7 +218,7 @@ class CamExtractor:
         """One forward in eval mode with frozen parameters; the graph starts at the target layer."""
         with grad_enabled(), frozen_eval(self.net), ExitStack() as stack:
             images = as_autograd_tensor(images)
-            if self.method == "scorecam":
+            if self.spec.path == "library_call":
                 stack.enter_context(torch.no_grad())
                 return CapturedForward(images, self.net(images), images.new_empty(0))
             capture = stack.enter_context(
@@ -281,16 +245,19 @@ class CamExtractor:
         height, width = captured.images.shape[-2:]
         if not groups:
             return captured.images.new_zeros((0, height, width) if not raw else (0, 0, 0))
-        if self.method == "scorecam":
+        if self.spec.path == "library_call":
             if raw:
                 raise ValueError(
-                    "raw CAMs are not available for scorecam (it runs pytorch-grad-cam's own call)"
+                    f"raw CAMs are not available for {self.method} (it runs pytorch-grad-cam's own call)"
                 )
-            return self._scorecam(captured.images, groups)
+            return self._library_call(captured.images, groups)
         sample_ids = torch.cat([group.sample_ids for group in groups])
         last = len(groups) - 1
         cotangent = torch.zeros_like(captured.logits) if self.uses_gradients else None
-        if self.method in CHANNEL_WEIGHT_METHODS:  # the method's weights per group, one weighted sum for all
+        if self.spec.path in (
+            "channel_offset",
+            "channel_weights",
+        ):  # weights per group, one weighted sum for all
             weights = [
                 self._channel_weights(captured, group, cotangent, retain=i < last)
                 for i, group in enumerate(groups)
@@ -302,7 +269,7 @@ class CamExtractor:
                 self._gradient(captured, group, cotangent, retain=i < last) for i, group in enumerate(groups)
             ]
             raw_maps = self._cam_image(captured, sample_ids, torch.cat(gradients))
-        else:  # eigencam: one projection per sample, shared by all of its targets
+        else:  # activation_image: one map per sample, shared by all of its targets
             per_sample = self._cam_image(captured, torch.arange(captured.images.shape[0]), None)
             raw_maps = per_sample[sample_ids.cpu()]
         raw_maps = raw_maps.to(captured.images.device)
@@ -365,19 +332,20 @@ class CamExtractor:
         return weights[group.sample_ids.cpu()].to(captured.activation.device)
 
     def _cam_image(self, captured: CapturedForward, sample_ids: Tensor, gradient: Tensor | None) -> Tensor:
-        """The method's own ``get_cam_image`` on these samples' activations (and gradients), then ReLU."""
-        assert self._method is not None
+        """The method's projection, or its own ``get_cam_image``, on these samples' activations (and gradients);
+        then ReLU."""
         activations = captured.activation.detach()[sample_ids].cpu().numpy()
         grads = gradient.cpu().numpy() if gradient is not None else None
-        if self.method == "eigencam":
-            cam = eigen_projection(activations)
+        if self.spec.projection is not None:
+            cam = self.spec.projection(activations)
         else:
+            assert self._method is not None
             cam = self._method.get_cam_image(
                 captured.images[sample_ids], self.layer, None, activations, grads, eigen_smooth=False
             )
         return torch.from_numpy(np.maximum(cam, 0)).float()
 
-    def _scorecam(self, images: Tensor, groups: list[TargetGroup]) -> Tensor:
+    def _library_call(self, images: Tensor, groups: list[TargetGroup]) -> Tensor:
         maps = []
         with frozen_eval(self.net), torch.no_grad():
             cam = self.method_class(model=self.net, target_layers=[self.layer])

@@ -56,9 +56,9 @@ def cam_pairs(
         images: (B, C, H, W) input batch.
         labels: (B, H, W) masks or (B,) labels.
         task: ``"segmentation"`` or ``"classification"``; default ``baseline.task``.
-        method: CAM method (``prunescope.cam.extractor.CAM_METHODS``).
+        method: CAM method, a key of ``prunescope.cam.methods.CAM_METHODS``.
         target_layer: dotted module path used in both models; default ``baseline.cam_target_layer``.
-        target: ``"auto"``, ``"gt"`` or ``"baseline_pred"`` (aliases ``"label"``, ``"baseline_pred_mask"``).
+        target: ``"auto"``, ``"gt"`` or ``"baseline_pred"``.
         ignore_index: void label (segmentation: never a target; classification ``"gt"``: sample left out).
     """
     task = task if task is not None else getattr(baseline, "task", None)

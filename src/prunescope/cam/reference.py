@@ -6,7 +6,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from prunescope.cam.extractor import cam_method_class, resolve_target_layer
+from prunescope.cam.extractor import resolve_target_layer
+from prunescope.cam.methods import cam_method
 from prunescope.cam.targets import TargetGroup
 
 
@@ -32,7 +33,7 @@ def library_cams(
     Returns:
         (N, H, W) float32 maps in [0, 1] (pytorch-grad-cam's own scaling), or the raw maps.
     """
-    method_class = cam_method_class(method)
+    method_class = cam_method(method).library_class
     _, layer = resolve_target_layer(net, target_layer)
     was_training = net.training
     saved_grads = [p.grad for p in net.parameters()]

@@ -7,8 +7,8 @@ every sample that has more than k classes; classification: one group for the who
 
 Target modes (``target``):
 
-- ``"gt"`` (alias ``"label"``): segmentation → the ground-truth mask of class c; classification → the label.
-- ``"baseline_pred"`` (alias ``"baseline_pred_mask"``): segmentation → the baseline's predicted mask of c
+- ``"gt"``: segmentation → the ground-truth mask of class c; classification → the label.
+- ``"baseline_pred"``: segmentation → the baseline's predicted mask of c
   (ignore pixels removed; the classes are still those of the ground truth, so a class the baseline never
   predicts gets an empty mask, hence constant CAMs in both models, and is skipped); classification → the
   baseline's predicted class.
@@ -29,7 +29,6 @@ from torch import Tensor
 
 TASKS = ("segmentation", "classification")
 TARGET_MODES = ("auto", "gt", "baseline_pred")
-_TARGET_ALIASES = {"label": "gt", "baseline_pred_mask": "baseline_pred"}
 
 
 @dataclass(frozen=True)
@@ -80,13 +79,12 @@ class TargetGroup:
 
 
 def resolve_target_mode(target: str, task: str) -> str:
-    """Map a target name (or alias) to ``"gt"`` or ``"baseline_pred"`` for ``task``."""
+    """Map a target name to ``"gt"`` or ``"baseline_pred"`` for ``task`` (``"auto"`` picks by task)."""
     if task not in TASKS:
         raise ValueError(f"Unknown task {task!r}; valid: {', '.join(TASKS)}")
-    mode = _TARGET_ALIASES.get(target, target)
+    mode = target
     if mode not in TARGET_MODES:
-        valid = ", ".join([*TARGET_MODES, *_TARGET_ALIASES])
-        raise ValueError(f"Unknown CAM target {target!r}; valid: {valid}")
+        raise ValueError(f"Unknown CAM target {target!r}; valid: {', '.join(TARGET_MODES)}")
     if mode == "auto":
         return "gt" if task == "segmentation" else "baseline_pred"
     return mode

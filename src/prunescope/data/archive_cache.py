@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import tarfile
 from collections.abc import Sequence
 from pathlib import Path
 
 from filelock import FileLock
+
+from prunescope.atomic_write import write_text_atomic
 
 MARKER_NAME = ".unpacked.json"
 LOCK_NAME = ".unpack.lock"
@@ -50,7 +51,5 @@ def unpack_once(archives: Sequence[str | Path], cache_dir: str | Path) -> Path:
         for path in paths:
             with tarfile.open(path) as archive:
                 archive.extractall(cache_dir, filter="data")
-        pending = cache_dir / f"{MARKER_NAME}.tmp"
-        pending.write_text(_signature(paths))
-        os.replace(pending, cache_dir / MARKER_NAME)
+        write_text_atomic(cache_dir / MARKER_NAME, _signature(paths))
     return cache_dir

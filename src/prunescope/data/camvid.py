@@ -162,7 +162,7 @@ class CamVidDataModule(SeededDataModule):
         self,
         root: str | Path,
         batch_size: int = 8,
-        num_workers: int = 0,
+        num_workers: int = 2,
         seed: int | None = 0,
         pin_memory: bool = False,
         image_size: int | Sequence[int] | None = None,
@@ -173,9 +173,9 @@ class CamVidDataModule(SeededDataModule):
         limit_train: int | None = None,
         limit_val: int | None = None,
         limit_test: int | None = None,
-        num_classes: int | None = None,
-        task: str | None = None,
-        ignore_index: int | None = None,
+        num_classes: int | None = 11,
+        task: str | None = "segmentation",
+        ignore_index: int | None = 11,
     ) -> None:
         super().__init__(batch_size=batch_size, num_workers=num_workers, seed=seed, pin_memory=pin_memory)
         self.check_declared(num_classes, task, ignore_index)

@@ -97,7 +97,7 @@ class CIFAR10DataModule(SeededDataModule):
         self,
         root: str | Path,
         batch_size: int = 128,
-        num_workers: int = 0,
+        num_workers: int = 2,
         seed: int | None = 0,
         pin_memory: bool = False,
         format: str = "imagefolder",
@@ -108,8 +108,8 @@ class CIFAR10DataModule(SeededDataModule):
         limit_train: int | None = None,
         limit_val: int | None = None,
         limit_test: int | None = None,
-        num_classes: int | None = None,
-        task: str | None = None,
+        num_classes: int | None = 10,
+        task: str | None = "classification",
         ignore_index: int | None = None,
     ) -> None:
         super().__init__(batch_size=batch_size, num_workers=num_workers, seed=seed, pin_memory=pin_memory)

@@ -168,8 +168,8 @@ class DigitScenesDataModule(SeededDataModule):
         digit_size: Sequence[int] = (16, 28),
         polarity: str = "light_on_dark",
         background_weight: float | None = 0.2,
-        num_classes: int | None = None,
-        task: str | None = None,
+        num_classes: int | None = 11,
+        task: str | None = "segmentation",
         ignore_index: int | None = None,
     ) -> None:
         super().__init__(batch_size=batch_size, num_workers=num_workers, seed=seed, pin_memory=pin_memory)

@@ -77,8 +77,8 @@ class DigitsDataModule(SeededDataModule):
         limit_train: int | None = None,
         limit_val: int | None = None,
         limit_test: int | None = None,
-        num_classes: int | None = None,
-        task: str | None = None,
+        num_classes: int | None = 10,
+        task: str | None = "classification",
         ignore_index: int | None = None,
     ) -> None:
         super().__init__(batch_size=batch_size, num_workers=num_workers, seed=seed, pin_memory=pin_memory)

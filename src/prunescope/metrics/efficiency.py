@@ -18,7 +18,13 @@ def count_params(net: nn.Module) -> int:
 
 
 def count_macs(net: nn.Module, example_input: torch.Tensor) -> int:
-    """Multiply-accumulates (MACs) of one forward pass on ``example_input`` (whole batch).
+    """Multiply-accumulates (MACs) of one forward pass on ``example_input`` (whole batch); see
+    :func:`count_macs_and_shape`."""
+    return count_macs_and_shape(net, example_input)[0]
+
+
+def count_macs_and_shape(net: nn.Module, example_input: torch.Tensor) -> tuple[int, tuple[int, ...]]:
+    """``(MACs, output shape)`` of one forward pass on ``example_input`` (whole batch).
 
     Counted with :class:`torch.utils.flop_counter.FlopCounterMode`, which counts ``2`` FLOPs per multiply-accumulate
     of convolutions (incl. transposed), matrix products and linear layers; MACs = FLOPs / 2. For a convolution
@@ -30,10 +36,10 @@ def count_macs(net: nn.Module, example_input: torch.Tensor) -> int:
     try:
         counter = FlopCounterMode(display=False)
         with torch.no_grad(), counter:
-            net(example_input)
+            output = net(example_input)
     finally:
         net.train(was_training)
-    return int(counter.get_total_flops()) // 2
+    return int(counter.get_total_flops()) // 2, tuple(output.shape)
 
 
 def model_size_mb(net: nn.Module) -> float:

@@ -7,10 +7,11 @@ resolvable with ``net.get_submodule``), ``output_layer_names`` (modules never pr
 
 from torch import nn
 
+from prunescope.models.deeplabv3plus import DeepLabV3Plus
 from prunescope.models.segnet import SegNet
-from prunescope.models.smp_models import DeepLabV3Plus, SmpUnet
+from prunescope.models.smp_unet import SmpUnet
 from prunescope.models.unet import UNet
-from prunescope.models.vgg import VGG16
+from prunescope.models.vgg16 import VGG16
 
 MODELS: dict[str, type[nn.Module]] = {
     "unet": UNet,

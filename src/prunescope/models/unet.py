@@ -85,8 +85,8 @@ class UNet(nn.Module):
         self,
         num_classes: int,
         in_channels: int = 3,
-        depth: int = 4,
-        base_channels: int = 16,
+        depth: int = 5,
+        base_channels: int = 8,
         bilinear: bool = False,
     ) -> None:
         super().__init__()

@@ -118,10 +118,15 @@ class TaskModule(pl.LightningModule):
         }
 
     # ----------------------------------------------------------------------------------------- checkpoints
-    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        checkpoint["pruning_record"] = copy.deepcopy(self.pruning_record)
+    def checkpoint_payload(self) -> dict[str, Any]:
+        """Copies of ``pruning_record`` and ``model_config``: what every checkpoint carries besides the weights."""
+        payload: dict[str, Any] = {"pruning_record": copy.deepcopy(self.pruning_record)}
         if self.model_config is not None:
-            checkpoint["model_config"] = copy.deepcopy(self.model_config)
+            payload["model_config"] = copy.deepcopy(self.model_config)
+        return payload
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint.update(self.checkpoint_payload())
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self.apply_pruning_record(checkpoint.get("pruning_record") or [])

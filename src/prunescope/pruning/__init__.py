@@ -3,8 +3,6 @@
 from prunescope.pruning.api import (
     PruningPlan,
     PruningResult,
-    count_macs,
-    count_params,
     make_criterion,
     plan_pruning,
     prunable_layers,
@@ -13,13 +11,14 @@ from prunescope.pruning.api import (
     replay,
 )
 from prunescope.pruning.criteria import CRITERIA
+from prunescope.pruning.options import PruningConfig, PruningOptions
 
 __all__ = [
     "CRITERIA",
+    "PruningConfig",
+    "PruningOptions",
     "PruningPlan",
     "PruningResult",
-    "count_macs",
-    "count_params",
     "make_criterion",
     "plan_pruning",
     "prunable_layers",

@@ -14,14 +14,14 @@ from dataclasses import dataclass, field
 import torch
 import torch_pruning as tp
 from torch import nn
-from torch.utils.flop_counter import FlopCounterMode
 
+from prunescope.metrics.efficiency import count_macs_and_shape, count_params
 from prunescope.pruning.coupling import declared_ties, merge_tied_groups, tie_closure
 from prunescope.pruning.criteria import CRITERIA, Criterion
 from prunescope.pruning.groups import ChannelUnit, build_graph, iter_groups, prune_unit
+from prunescope.pruning.options import PruningOptions
 from prunescope.pruning.selection import Limits, protect_producers
 
-SCOPES = ("global", "local")
 RECORD_OPS = ("channels", "unet_levels")
 
 
@@ -36,6 +36,8 @@ class PruningResult:
         params_after: Parameter count after pruning.
         macs_before: Multiply-accumulates of one ``example_inputs`` forward before pruning.
         macs_after: Same after pruning.
+        filters_before: Prunable filters ``Σ_u w_u C_u`` before pruning (``w_u`` producer convs of unit ``u``).
+        filters_after: The same after pruning.
         kept: Producer layer name -> kept output-channel indices (indexing before this call).
         removed: Producer layer name -> removed output-channel indices (same indexing).
         record: JSON-safe list of operations that :func:`replay` applies to a fresh model.
@@ -48,6 +50,8 @@ class PruningResult:
     params_after: int
     macs_before: int
     macs_after: int
+    filters_before: int = 0
+    filters_after: int = 0
     kept: dict[str, list[int]] = field(default_factory=dict)
     removed: dict[str, list[int]] = field(default_factory=dict)
     record: list[dict] = field(default_factory=list)
@@ -75,6 +79,12 @@ class PruningPlan:
     units: list[ChannelUnit]
     removal: dict[str, list[int]]
     criterion: Criterion
+
+    def filters(self) -> tuple[int, int]:
+        """``(before, after)``: prunable filters ``Σ_u w_u C_u`` without and with the planned removal."""
+        before = sum(unit.weight * unit.channels for unit in self.units)
+        removed = sum(unit.weight * len(self.removal[unit.name]) for unit in self.units)
+        return before, before - removed
 
     def per_layer(self) -> tuple[dict[str, list[int]], dict[str, list[int]]]:
         """``(kept, removed)``: producer layer name -> its own output-channel indices."""
@@ -121,21 +131,6 @@ def _excluded_layers(model: nn.Module, ignored_layers: Sequence[str] | None) -> 
     return sorted(tie_closure(declared_ties(model), excluded))
 
 
-def _validate(
-    ratio: float, scope: str, round_to: int | None, min_channels: int, calibration_batches: int
-) -> None:
-    if not 0.0 <= float(ratio) < 1.0:
-        raise ValueError(f"ratio must be in [0, 1), got {ratio}")
-    if scope not in SCOPES:
-        raise ValueError(f"unknown scope {scope!r}; valid: {', '.join(SCOPES)}")
-    if round_to is not None and int(round_to) < 1:
-        raise ValueError(f"round_to must be a positive integer or None, got {round_to}")
-    if int(min_channels) < 1:
-        raise ValueError(f"min_channels must be >= 1 (a layer is never emptied), got {min_channels}")
-    if int(calibration_batches) < 1:
-        raise ValueError(f"calibration_batches must be >= 1, got {calibration_batches}")
-
-
 def _device(model: nn.Module) -> torch.device:
     return next(model.parameters()).device
 
@@ -175,8 +170,11 @@ def plan_pruning(
     method_options: dict | None = None,
 ) -> PruningPlan:
     """Choose the channels :func:`prune` would remove, without removing them (arguments as in :func:`prune`)."""
+    PruningOptions(
+        method, ratio, scope, round_to, min_channels, tuple(ignored_layers or ()), calibration_batches,
+        dict(method_options or {}),
+    ).validate()  # fmt: skip
     criterion = make_criterion(method, method_options)
-    _validate(ratio, scope, round_to, min_channels, calibration_batches)
     if criterion.needs_calibration and calibration is None:
         raise ValueError(f"method {method!r} needs calibration batches (calibration=None)")
     graph, units = prunable_units(model, example_inputs, ignored_layers)
@@ -187,31 +185,6 @@ def plan_pruning(
     removal = criterion.select(units, float(ratio), scope, limits)
     removal = {u.name: protect_producers(u, removal[u.name], criterion(u), limits) for u in units}
     return PruningPlan(graph, units, removal, criterion)
-
-
-def count_params(model: nn.Module) -> int:
-    """Number of parameters."""
-    return sum(p.numel() for p in model.parameters())
-
-
-def measure(model: nn.Module, example_inputs: torch.Tensor) -> tuple[int, tuple[int, ...]]:
-    """``(MACs, output shape)`` of one eval, no-grad forward of ``example_inputs``.
-
-    MACs are ``torch.utils.flop_counter`` FLOPs / 2 (convolutions and matrix products).
-    """
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad(), FlopCounterMode(display=False) as counter:
-            output = model(example_inputs)
-        return int(counter.get_total_flops()) // 2, tuple(output.shape)
-    finally:
-        model.train(was_training)
-
-
-def count_macs(model: nn.Module, example_inputs: torch.Tensor) -> int:
-    """Multiply-accumulates of one forward of ``example_inputs`` (see :func:`measure`)."""
-    return measure(model, example_inputs)[0]
 
 
 def prune(
@@ -256,8 +229,9 @@ def prune(
         calibration_batches, method_options,
     )  # fmt: skip
     params_before = count_params(model)
-    macs_before, shape_before = measure(model, example_inputs)
+    macs_before, shape_before = count_macs_and_shape(model, example_inputs)
     kept, removed = plan.per_layer()
+    filters_before, filters_after = plan.filters()
     for unit in plan.units:
         prune_unit(plan.graph, unit, plan.removal[unit.name])
     history = [
@@ -269,7 +243,9 @@ def prune(
         if history
         else []
     )
-    macs_after, shape_after = measure(model, example_inputs) if history else (macs_before, shape_before)
+    macs_after, shape_after = (
+        count_macs_and_shape(model, example_inputs) if history else (macs_before, shape_before)
+    )
     if shape_after != shape_before:
         raise RuntimeError(
             "pruning changed the output shape: an output layer is missing from output_layer_names"
@@ -282,6 +258,8 @@ def prune(
         params_after=count_params(model),
         macs_before=macs_before,
         macs_after=macs_after,
+        filters_before=filters_before,
+        filters_after=filters_after,
         kept=kept,
         removed=removed,
         record=record,

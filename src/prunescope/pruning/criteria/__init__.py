@@ -2,13 +2,13 @@
 
 from prunescope.pruning.criteria.base import Criterion
 from prunescope.pruning.criteria.bn_scale import BNScaleCriterion
-from prunescope.pruning.criteria.filter_l1 import L1Criterion
-from prunescope.pruning.criteria.filter_l2 import L2Criterion
 from prunescope.pruning.criteria.fpgm import FPGMCriterion
 from prunescope.pruning.criteria.isd import ISDCriterion
+from prunescope.pruning.criteria.l1 import L1Criterion
+from prunescope.pruning.criteria.l2 import L2Criterion
 from prunescope.pruning.criteria.pca_nci import PCANCICriterion
+from prunescope.pruning.criteria.random import RandomCriterion
 from prunescope.pruning.criteria.taylor import TaylorCriterion
-from prunescope.pruning.criteria.uniform_random import RandomCriterion
 
 CRITERIA: dict[str, type[Criterion]] = {
     cls.name: cls

@@ -1,0 +1,28 @@
+"""The stages of one ``prunescope-train`` run, each a function that returns what it measured.
+
+``build_parts`` → ``baseline_stage`` → ``layer_stage`` → ``prune_finetune_stage`` → ``test_stage`` (quality and
+Sp2PS in one test loop); :class:`~prunescope.pipeline.metrics_file.RunReport` turns the results into
+``metrics.json``.
+"""
+
+from prunescope.pipeline.baseline import BaselineResult, baseline_stage
+from prunescope.pipeline.finetune import PrunedResult, prune_finetune_stage
+from prunescope.pipeline.layers import LayerResult, layer_stage
+from prunescope.pipeline.metrics_file import RunReport, run_identity
+from prunescope.pipeline.parts import RunParts, build_parts
+from prunescope.pipeline.testing import TestResult, test_stage
+
+__all__ = [
+    "BaselineResult",
+    "LayerResult",
+    "PrunedResult",
+    "RunParts",
+    "RunReport",
+    "TestResult",
+    "baseline_stage",
+    "build_parts",
+    "layer_stage",
+    "prune_finetune_stage",
+    "run_identity",
+    "test_stage",
+]

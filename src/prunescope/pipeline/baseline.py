@@ -1,0 +1,129 @@
+"""The baseline stage: the trained, unpruned model — loaded, taken from the sweep's cache, or trained here."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+from omegaconf import DictConfig, OmegaConf
+
+from prunescope.baselines import BaselineCache
+from prunescope.checkpoints import load_checkpoint_into, save_checkpoint
+from prunescope.instantiate import build_module, build_trainer, fresh_callbacks
+from prunescope.metrics.efficiency import profile_model
+from prunescope.modules import TaskModule
+from prunescope.pipeline.parts import RunParts
+from prunescope.pipeline.testing import test_module
+from prunescope.seeding import seed_run
+
+
+@dataclass
+class BaselineResult:
+    """What the baseline stage measured.
+
+    Attributes:
+        module: the trained baseline.
+        quality: its test metrics (empty when not tested).
+        cost: ``params``, ``macs``, ``size_mb``, ``latency_ms``.
+        seconds: time to obtain it (the fit, or loading / cache lookup / training and testing).
+        source: checkpoint the baseline came from (``None`` for a run without pruning: the run's own training).
+        trained_here: whether this run trained it.
+    """
+
+    module: TaskModule
+    quality: dict[str, Any]
+    cost: dict[str, Any]
+    seconds: float
+    source: str | None
+    trained_here: bool
+
+
+def baseline_key_material(cfg: DictConfig) -> dict[str, Any]:
+    """The part of a run config that determines its baseline: model, data, training length, seed."""
+    trainer = cfg.trainer
+    return {
+        "model": OmegaConf.to_container(cfg.model, resolve=True),
+        "data": OmegaConf.to_container(cfg.data, resolve=True),
+        "trainer": {
+            key: OmegaConf.select(trainer, key)
+            for key in ("max_epochs", "min_epochs", "limit_train_batches", "limit_val_batches", "precision")
+        },
+        "seed": cfg.get("seed"),
+    }
+
+
+def train_baseline(cfg: DictConfig, datamodule: pl.LightningDataModule, out_dir: Path) -> dict[str, Any]:
+    """Train and test a baseline in ``out_dir``; write ``out_dir/baseline.ckpt``; return its test metrics."""
+    started = time.perf_counter()
+    seed_run(cfg)
+    module = build_module(cfg, datamodule)
+    trainer = build_trainer(
+        cfg, callbacks=[], loggers=False, default_root_dir=str(out_dir), enable_checkpointing=False
+    )
+    trainer.fit(module, datamodule=datamodule)
+    metrics = test_module(trainer, module, datamodule)
+    metrics["train_seconds"] = time.perf_counter() - started
+    save_checkpoint(module, out_dir / "baseline.ckpt", {"metrics": metrics})
+    return metrics
+
+
+def _train_in_run(parts: RunParts) -> tuple[dict[str, Any], float]:
+    """A run without pruning: fit the run's module with its callbacks and loggers (resumable), then test it.
+
+    Returns:
+        The test metrics and the seconds of the fit alone.
+    """
+    cfg, module = parts.cfg, parts.module
+    trainer = build_trainer(cfg, callbacks=fresh_callbacks(cfg), loggers=parts.loggers or False)
+    start = time.perf_counter()
+    if cfg.get("train"):
+        trainer.fit(module, datamodule=parts.datamodule, ckpt_path=cfg.get("ckpt_path"))
+    seconds = time.perf_counter() - start
+    quality = test_module(trainer, module, parts.datamodule) if cfg.get("test") else {}
+    return quality, seconds
+
+
+def _load_or_build(parts: RunParts) -> tuple[TaskModule, dict[str, Any], str, bool]:
+    """A pruning run's baseline: ``baseline.ckpt_path``, else the cache, else trained into ``<run>/baseline``."""
+    cfg, datamodule = parts.cfg, parts.datamodule
+    module = build_module(cfg, datamodule)
+    ckpt_path = cfg.baseline.get("ckpt_path")
+    if ckpt_path is not None:
+        metrics = load_checkpoint_into(module, ckpt_path).get("metrics")
+        if not metrics:
+            trainer = build_trainer(cfg, callbacks=[], loggers=False, enable_checkpointing=False)
+            metrics = test_module(trainer, module, datamodule)
+        return module, dict(metrics), str(ckpt_path), False
+    if cfg.baseline.get("cache"):
+        cache = BaselineCache(Path(cfg.paths.baselines_dir))
+        entry = cache.get_or_create(
+            baseline_key_material(cfg), lambda out_dir: train_baseline(cfg, datamodule, Path(out_dir))
+        )
+        load_checkpoint_into(module, entry.ckpt_path)
+        return module, dict(entry.metrics), str(entry.ckpt_path), entry.created
+    out_dir = Path(cfg.paths.output_dir) / "baseline"
+    metrics = train_baseline(cfg, datamodule, out_dir)
+    load_checkpoint_into(module, out_dir / "baseline.ckpt")
+    return module, metrics, str(out_dir / "baseline.ckpt"), True
+
+
+def baseline_stage(parts: RunParts) -> BaselineResult:
+    """The baseline of the run, tested and profiled.
+
+    A run without pruning trains ``parts.module`` itself (this *is* the run). A pruning run takes
+    ``baseline.ckpt_path``, or the cached baseline of its (model, data, training, seed), or trains one into
+    ``<run dir>/baseline``.
+    """
+    start = time.perf_counter()
+    if parts.pruning is None:
+        module, (quality, seconds) = parts.module, _train_in_run(parts)
+        source, trained_here = None, bool(parts.cfg.get("train"))
+    else:
+        module, quality, source, trained_here = _load_or_build(parts)
+        seconds = time.perf_counter() - start
+    quality = {k: v for k, v in quality.items() if k != "train_seconds"}
+    cost = profile_model(module.net, parts.example.to(module.device), repeats=parts.latency_repeats)
+    return BaselineResult(module, quality, cost, seconds, source, trained_here)

@@ -1,0 +1,58 @@
+"""The prune + fine-tune stage: one fit in which :class:`~prunescope.pruning.callback.PruningCallback` removes filters."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import pytorch_lightning as pl
+from hydra.utils import instantiate
+
+from prunescope.cam.callback import Sp2PSCallback
+from prunescope.instantiate import build_trainer, fresh_callbacks
+from prunescope.modules import TaskModule
+from prunescope.pipeline.baseline import BaselineResult
+from prunescope.pipeline.parts import RunParts
+from prunescope.pruning.callback import PruningCallback, PruningProgress
+
+
+@dataclass
+class PrunedResult:
+    """What the prune + fine-tune stage did.
+
+    Attributes:
+        module: the pruned, fine-tuned module.
+        trainer: the fit's trainer (the test stage tests with it, so loggers keep one step axis).
+        sp2ps: the Sp2PS callback attached to ``trainer`` for the test stage, or ``None`` when Sp2PS is off.
+        progress: the filter steps (count, filters removed, seconds, per-step figures).
+        finetune_seconds: the fit's time without the pruning steps.
+    """
+
+    module: TaskModule
+    trainer: pl.Trainer
+    sp2ps: Sp2PSCallback | None
+    progress: PruningProgress
+    finetune_seconds: float
+
+
+def prune_finetune_stage(parts: RunParts, baseline: BaselineResult) -> PrunedResult:
+    """Fine-tune ``parts.module`` for ``finetune_epochs`` epochs, pruning filters on the schedule.
+
+    The module must already hold the baseline's weights (and any removed U-Net levels, see the layer stage).
+    """
+    assert parts.pruning is not None, "prune_finetune_stage runs only for pruning runs"
+    cfg = parts.cfg
+    teacher = baseline.module.net if parts.pruning.distill.alpha > 0 else None
+    pruning = PruningCallback(parts.pruning, teacher=teacher)
+    sp2ps = None
+    if cfg.get("sp2ps") and cfg.get("cam") is not None:
+        sp2ps = instantiate(cfg.cam)
+        sp2ps.set_baseline(baseline.module.net)
+    callbacks = [pruning, *fresh_callbacks(cfg), *([sp2ps] if sp2ps is not None else [])]
+    trainer = build_trainer(
+        cfg, callbacks=callbacks, loggers=parts.loggers or False, max_epochs=int(cfg.finetune_epochs)
+    )
+    start = time.perf_counter()
+    trainer.fit(parts.module, datamodule=parts.datamodule, ckpt_path=cfg.get("ckpt_path"))
+    seconds = time.perf_counter() - start
+    return PrunedResult(parts.module, trainer, sp2ps, pruning.progress, seconds - pruning.progress.seconds)

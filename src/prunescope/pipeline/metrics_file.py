@@ -1,0 +1,181 @@
+"""``metrics.json``: one flat JSON file per run, assembled from the stages' results; the report reads only this.
+
+Keys are grouped by prefix (documented in README, "metrics.json schema"):
+
+- ``run.*``       identity and outcome: model, data, method, scope, ratio, seed, schedule, status, error, name, ...
+- ``quality.metric``  the main quality metric: ``miou`` (segmentation) or ``acc`` (classification)
+- ``baseline.*`` / ``pruned.*``  quality (``miou``, ``pixel_acc``, ``iou_per_class`` or ``acc``) and cost
+  (``params``, ``macs``, ``size_mb``, ``latency_ms``)
+- ``prune.*``     what the pruning did: ``ratio_target``, ``ratio_removed`` (measured fraction of prunable filters),
+  ``steps_done``, ``levels_removed`` and, for ``layers.levels: auto``, ``levels_baseline_metric`` /
+  ``levels_metric_<k>``
+- ``drop.params_pct``, ``drop.macs_pct``, ``drop.size_pct``; ``delta.<metric>`` = pruned - baseline; ``speedup``
+- ``sp2ps.*``     score, spatial, spectral, pairs, skipped, per_class
+- ``time.*``      seconds: baseline, prune, finetune, test, sp2ps, total
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from hydra.utils import get_class
+from omegaconf import DictConfig
+
+from prunescope.atomic_write import write_json_atomic
+from prunescope.config_checks import pruning_enabled
+from prunescope.data import DATAMODULES
+from prunescope.models import MODELS
+from prunescope.pipeline.baseline import BaselineResult
+from prunescope.pipeline.finetune import PrunedResult
+from prunescope.pipeline.layers import LayerResult
+from prunescope.pipeline.testing import TestResult
+
+SCHEMA_VERSION = 1
+QUALITY_KEYS = ("miou", "pixel_acc", "acc")
+
+
+def to_json_value(value: Any) -> Any:
+    """Tensors and numpy scalars → plain Python; non-finite floats → ``None`` (JSON has no NaN)."""
+    if isinstance(value, torch.Tensor):
+        value = value.detach().cpu()
+        value = value.item() if value.numel() == 1 else value.tolist()
+    if hasattr(value, "item") and not isinstance(value, list | dict | str):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, Mapping):
+        return {str(k): to_json_value(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_json_value(v) for v in value]
+    return value
+
+
+def percent_drop(before: float | None, after: float | None) -> float | None:
+    """100 · (before − after) / before, or ``None`` when undefined."""
+    if before is None or after is None or before == 0:
+        return None
+    return 100.0 * (before - after) / before
+
+
+def _registry_name(target: str, registry: Mapping[str, type]) -> str:
+    """The registry key of the class ``target`` names (any import path), else ``target``'s last part."""
+    try:
+        cls = get_class(target)
+    except (ImportError, ValueError, AttributeError):
+        return target.rsplit(".", 1)[-1]
+    names = {registered: name for name, registered in registry.items()}
+    return names.get(cls, target.rsplit(".", 1)[-1])
+
+
+def run_identity(cfg: DictConfig) -> dict[str, Any]:
+    """``run.*`` keys: what this run is, for tables and W&B grouping (model and data by their registry keys)."""
+    pruning = cfg.pruning if pruning_enabled(cfg) else None
+    return {
+        "model": _registry_name(str(cfg.model.net.get("_target_", "")), MODELS),
+        "data": _registry_name(str(cfg.data.get("_target_", "")), DATAMODULES),
+        "method": pruning.method if pruning is not None else "none",
+        "scope": pruning.scope if pruning is not None else None,
+        "ratio": float(pruning.ratio) if pruning is not None else 0.0,
+        "seed": cfg.get("seed"),
+        "schedule": f"{pruning.schedule.kind}x{pruning.schedule.steps}" if pruning is not None else None,
+        "name": Path(cfg.paths.output_dir).name,
+        "output_dir": str(cfg.paths.output_dir),
+        "tags": list(cfg.get("tags") or []),
+    }
+
+
+def _prefixed(prefix: str, values: Mapping[str, Any]) -> dict[str, Any]:
+    return {f"{prefix}.{key}": value for key, value in values.items()}
+
+
+@dataclass
+class RunReport:
+    """The stage results of one run, and the one writer of its ``metrics.json``.
+
+    The run assigns each stage's result as it returns; :meth:`write` assembles the flat file from whatever is
+    there (so a failed run still records what it measured) and writes it atomically.
+    """
+
+    path: Path
+    identity: dict[str, Any]
+    quality_metric: str | None = None
+    baseline: BaselineResult | None = None
+    layers: LayerResult | None = None
+    pruned: PrunedResult | None = None
+    tested: TestResult | None = None
+    started: float = field(default_factory=time.perf_counter)
+
+    def values(self, status: str, error: BaseException | None = None) -> dict[str, Any]:
+        """The flat ``metrics.json`` content for ``status`` (``running`` | ``completed`` | ``failed``)."""
+        run = {
+            **self.identity,
+            "status": status,
+            "error": f"{type(error).__name__}: {error}" if error else None,
+        }
+        values: dict[str, Any] = {"schema": SCHEMA_VERSION}
+        times: dict[str, Any] = {}
+        if self.quality_metric is not None:
+            values["quality.metric"] = self.quality_metric
+        baseline, tested = self.baseline, self.tested
+        if baseline is not None:
+            if baseline.source is not None:
+                run.update(baseline_source=baseline.source, baseline_trained_here=baseline.trained_here)
+            values.update(_prefixed("baseline", {**baseline.quality, **baseline.cost}))
+            times["baseline"] = baseline.seconds
+        values.update(self._pruning_values(run, times))
+        if tested is not None:
+            values.update(_prefixed("pruned", {**tested.quality, **tested.cost}))
+            times["test"] = tested.seconds
+            if tested.sp2ps is not None:
+                scores = dict(tested.sp2ps.values)
+                values.update(_prefixed("sp2ps", {"score": scores.pop("sp2ps"), **scores}))
+                times["sp2ps"] = tested.sp2ps.seconds
+            values.update(self._comparison(values))
+        times["total"] = time.perf_counter() - self.started
+        values.update(_prefixed("run", run))
+        values.update(_prefixed("time", times))
+        return {key: to_json_value(value) for key, value in values.items()}
+
+    def _pruning_values(self, run: dict[str, Any], times: dict[str, Any]) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        layers, pruned = self.layers, self.pruned
+        if layers is not None:
+            values["prune.levels_removed"] = layers.levels
+            if layers.baseline_metric is not None:
+                values["prune.levels_baseline_metric"] = layers.baseline_metric
+            values.update({f"prune.levels_metric_{k}": v for k, v in layers.candidate_metrics.items()})
+            times["prune"] = layers.seconds
+        if pruned is not None:
+            run["pruning_steps"] = len(pruned.module.pruning_record)
+            values["prune.ratio_target"] = self.identity.get("ratio")
+            values["prune.ratio_removed"] = pruned.progress.ratio_removed
+            values["prune.steps_done"] = pruned.progress.steps_done
+            times["prune"] = times.get("prune", 0.0) + pruned.progress.seconds
+            times["finetune"] = pruned.finetune_seconds
+        return values
+
+    @staticmethod
+    def _comparison(values: Mapping[str, Any]) -> dict[str, Any]:
+        """``drop.*`` (percent), ``delta.<quality>`` (pruned − baseline) and ``speedup`` (latency ratio)."""
+        out: dict[str, Any] = {}
+        for name, key in (("params", "params_pct"), ("macs", "macs_pct"), ("size_mb", "size_pct")):
+            out[f"drop.{key}"] = percent_drop(values.get(f"baseline.{name}"), values.get(f"pruned.{name}"))
+        for name in QUALITY_KEYS:
+            before, after = values.get(f"baseline.{name}"), values.get(f"pruned.{name}")
+            if isinstance(before, int | float) and isinstance(after, int | float):
+                out[f"delta.{name}"] = after - before
+        before, after = values.get("baseline.latency_ms"), values.get("pruned.latency_ms")
+        out["speedup"] = before / after if before and after else None
+        return out
+
+    def write(self, status: str, error: BaseException | None = None) -> dict[str, Any]:
+        """Assemble :meth:`values` and write ``metrics.json`` atomically; returns the values."""
+        values = self.values(status, error)
+        write_json_atomic(self.path, values)
+        return values

@@ -1,0 +1,90 @@
+"""The parts of a run, built once from its config: validated options, datamodule, module, loggers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from prunescope.config_checks import ConfigError, check_layer_names, check_train_config, pruning_enabled
+from prunescope.instantiate import build_module, instantiate_group
+from prunescope.modules import TaskModule
+from prunescope.pruning.layers import supports_level_pruning
+from prunescope.pruning.options import PruningConfig
+from prunescope.seeding import seed_run
+
+
+@dataclass
+class RunParts:
+    """What every stage of a run uses.
+
+    Attributes:
+        cfg: the composed run config.
+        datamodule: the run's data.
+        module: the run's LightningModule (fresh; the baseline's weights are loaded into it for pruning runs).
+        pruning: validated pruning options, or ``None`` for a run without pruning.
+        loggers: the run's Lightning loggers.
+        example: one test image ``(1, C, H, W)``: the input of MACs and latency.
+        latency_repeats: timed forwards per latency figure.
+    """
+
+    cfg: DictConfig
+    datamodule: pl.LightningDataModule
+    module: TaskModule
+    pruning: PruningConfig | None
+    loggers: list[Any]
+    example: torch.Tensor
+    latency_repeats: int
+
+
+def pruning_config(cfg: DictConfig) -> PruningConfig:
+    """The run's :class:`PruningConfig`; taylor's calibration loss skips the dataset's void label."""
+    config: PruningConfig = instantiate(cfg.pruning)
+    if config.method == "taylor" and cfg.data.get("ignore_index") is not None:
+        config = config.with_method_options(ignore_index=int(cfg.data.ignore_index))
+    return config
+
+
+def example_input(datamodule: pl.LightningDataModule) -> torch.Tensor:
+    """One test image ``(1, C, H, W)``: the input for MACs and latency."""
+    datamodule.setup("test")
+    images, _ = next(iter(datamodule.test_dataloader()))
+    return images[:1].clone()
+
+
+def build_parts(cfg: DictConfig) -> RunParts:
+    """Check the config, seed, build the datamodule, module and loggers (logging the config as hyper-parameters).
+
+    Raises:
+        ConfigError: a model/data mismatch, impossible run settings or unknown layer names, before any data is read.
+        ValueError: invalid pruning options (one message listing all of them).
+    """
+    check_train_config(cfg)
+    pruning = pruning_config(cfg) if pruning_enabled(cfg) else None
+    seed_run(cfg)
+    datamodule = instantiate(cfg.data)
+    module = build_module(cfg, datamodule)
+    if pruning is not None:
+        names = [name for name, _ in module.net.named_modules() if name]
+        check_layer_names(list(pruning.ignored_layers), names, "pruning.ignored_layers")
+        if pruning.layers.requested and not supports_level_pruning(module.net):
+            raise ConfigError(
+                f"pruning.layers.levels={pruning.layers.levels!r} needs a network with remove_deepest_levels(k) "
+                f"(model=unet); {type(module.net).__name__} has none; set pruning.layers.levels=0"
+            )
+    loggers = instantiate_group(cfg.get("logger"))
+    for logger in loggers:
+        logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+    return RunParts(
+        cfg=cfg,
+        datamodule=datamodule,
+        module=module,
+        pruning=pruning,
+        loggers=loggers,
+        example=example_input(datamodule),
+        latency_repeats=int(cfg.efficiency.latency_repeats),
+    )

@@ -1,0 +1,72 @@
+"""The test stage: quality metrics of the final module and, for a pruned one, Sp2PS against the baseline."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import pytorch_lightning as pl
+
+from prunescope.cam.callback import Sp2PSCallback, Sp2PSResult
+from prunescope.metrics.efficiency import profile_model
+from prunescope.modules import TaskModule
+from prunescope.pipeline.parts import RunParts
+
+
+def quality_from_logged(logged: dict[str, Any], quality_metric: str) -> dict[str, Any]:
+    """``test/miou``, ``test/pixel_acc``, ``test/iou_<k>`` → ``miou``, ``pixel_acc``, ``iou_per_class``; or ``acc``."""
+    values = {k.removeprefix("test/"): float(v) for k, v in logged.items() if k.startswith("test/")}
+    if quality_metric == "acc":
+        return {"acc": values.get("acc")}
+    per_class = sorted((int(k.split("_")[1]), v) for k, v in values.items() if k.startswith("iou_"))
+    return {
+        "miou": values.get("miou"),
+        "pixel_acc": values.get("pixel_acc"),
+        "iou_per_class": [v for _, v in per_class],
+    }
+
+
+def test_module(
+    trainer: pl.Trainer, module: TaskModule, datamodule: pl.LightningDataModule
+) -> dict[str, Any]:
+    """Run ``trainer.test`` and return the quality metrics by their short names."""
+    results = trainer.test(module, datamodule=datamodule, verbose=False)
+    return quality_from_logged(results[0] if results else {}, module.quality_metric)
+
+
+@dataclass
+class TestResult:
+    """What the test stage measured.
+
+    Attributes:
+        quality: ``miou``, ``pixel_acc``, ``iou_per_class`` or ``acc``.
+        cost: ``params``, ``macs``, ``size_mb``, ``latency_ms`` (:func:`prunescope.metrics.efficiency.profile_model`).
+        seconds: the test loop without the Sp2PS scoring.
+        sp2ps: Sp2PS of the module against the baseline, when it was scored.
+    """
+
+    __test__ = False  # not a pytest class
+
+    quality: dict[str, Any]
+    cost: dict[str, Any]
+    seconds: float
+    sp2ps: Sp2PSResult | None = None
+
+
+def test_stage(
+    parts: RunParts, trainer: pl.Trainer, module: TaskModule, sp2ps: Sp2PSCallback | None = None
+) -> TestResult:
+    """Test ``module`` with ``trainer`` (whose callbacks include ``sp2ps`` when given), then profile its cost."""
+    start = time.perf_counter()
+    quality = test_module(trainer, module, parts.datamodule) if parts.cfg.get("test") else {}
+    seconds = time.perf_counter() - start
+    scores = sp2ps.result if sp2ps is not None else None
+    if scores is not None:
+        seconds -= scores.seconds
+    cost = profile_model(module.net, parts.example.to(module.device), repeats=parts.latency_repeats)
+    return TestResult(quality=quality, cost=cost, seconds=seconds, sp2ps=scores)
+
+
+test_module.__test__ = False  # type: ignore[attr-defined]
+test_stage.__test__ = False  # type: ignore[attr-defined]

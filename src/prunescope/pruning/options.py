@@ -1,0 +1,275 @@
+"""Pruning options as dataclasses, validated once: what ``prune()`` takes and what a pruning run configures.
+
+``conf/pruning/*.yaml`` instantiates :class:`PruningConfig` (``_target_``); its nested ``schedule``, ``finetune``,
+``distill`` and ``layers`` dicts become the option dataclasses below. ``prune()`` builds :class:`PruningOptions`
+from its keyword arguments. Every problem is reported in one ``ValueError`` that names the key, the value and the
+valid choices, before any work.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from prunescope.pruning.criteria import CRITERIA
+from prunescope.pruning.schedule import SCHEDULE_KINDS, step_epochs
+
+SCOPES = ("global", "local")
+FINETUNE_SCHEDULES = ("cosine", "constant", "step")
+
+
+@dataclass(frozen=True)
+class PruningOptions:
+    """One call of :func:`prunescope.pruning.prune`.
+
+    Attributes:
+        method: criterion name, a key of ``prunescope.pruning.CRITERIA``.
+        ratio: fraction of prunable filters removed, in [0, 1).
+        scope: ``"global"`` (rank across layers) or ``"local"`` (same ratio per layer).
+        round_to: kept channel counts rounded up to a multiple of this, or ``None``.
+        min_channels: fewest channels a layer keeps (>= 1, a layer is never emptied).
+        ignored_layers: module names kept intact (with their sub-convs and tie partners).
+        calibration_batches: batches of the calibration data used for statistics / gradients (>= 1).
+        method_options: criterion options (pca_nci ``variance``, isd ``alpha``, taylor ``ignore_index``, random
+            ``seed``).
+    """
+
+    method: str = "pca_nci"
+    ratio: float = 0.5
+    scope: str = "global"
+    round_to: int | None = None
+    min_channels: int = 1
+    ignored_layers: tuple[str, ...] = ()
+    calibration_batches: int = 4
+    method_options: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "ignored_layers", tuple(self.ignored_layers or ()))
+        object.__setattr__(self, "method_options", dict(self.method_options or {}))
+
+    def problems(self) -> list[str]:
+        """Every invalid option, one phrase each (empty when valid)."""
+        from prunescope.pruning.api import make_criterion
+
+        problems = []
+        if self.method not in CRITERIA:
+            problems.append(f"unknown method {self.method!r} (valid: {', '.join(CRITERIA)})")
+        else:
+            try:
+                make_criterion(self.method, self.method_options)
+            except (TypeError, ValueError) as error:
+                problems.append(str(error))
+        if not 0.0 <= float(self.ratio) < 1.0:
+            problems.append(f"ratio must be in [0, 1), got {self.ratio}")
+        if self.scope not in SCOPES:
+            problems.append(f"unknown scope {self.scope!r} (valid: {', '.join(SCOPES)})")
+        if self.round_to is not None and int(self.round_to) < 1:
+            problems.append(f"round_to must be >= 1 or null, got {self.round_to}")
+        if int(self.min_channels) < 1:
+            problems.append(f"min_channels must be >= 1 (a layer is never emptied), got {self.min_channels}")
+        if int(self.calibration_batches) < 1:
+            problems.append(f"calibration_batches must be >= 1, got {self.calibration_batches}")
+        return problems
+
+    def validate(self) -> PruningOptions:
+        """Return ``self``; raise ``ValueError`` listing every problem."""
+        raise_problems("pruning", self.problems())
+        return self
+
+
+@dataclass(frozen=True)
+class ScheduleOptions:
+    """When filters are removed during the fine-tune.
+
+    Attributes:
+        steps: number of pruning steps (1 = one-shot).
+        kind: ``linear`` | ``geometric`` cumulative ratios (see :mod:`prunescope.pruning.schedule`).
+        at_epochs: fine-tune epochs at whose start the steps happen, or ``None`` for ``every_n_epochs``.
+        every_n_epochs: spacing of the steps from epoch 0 when ``at_epochs`` is ``None``.
+    """
+
+    steps: int = 1
+    kind: str = "linear"
+    at_epochs: tuple[int, ...] | None = None
+    every_n_epochs: int = 1
+
+    def __post_init__(self) -> None:
+        if self.at_epochs is not None:
+            object.__setattr__(self, "at_epochs", tuple(int(e) for e in self.at_epochs))
+
+    def problems(self) -> list[str]:
+        """Every invalid option, one phrase each."""
+        problems = []
+        if self.steps < 1:
+            problems.append(f"schedule.steps must be >= 1, got {self.steps}")
+        if self.kind not in SCHEDULE_KINDS:
+            problems.append(f"unknown schedule.kind {self.kind!r} (valid: {', '.join(SCHEDULE_KINDS)})")
+        if self.steps >= 1:
+            try:
+                step_epochs(self.steps, self.at_epochs, self.every_n_epochs)
+            except ValueError as error:
+                problems.append(str(error))
+        return problems
+
+
+@dataclass(frozen=True)
+class FinetuneOptions:
+    """The learning rate after every pruning step.
+
+    Attributes:
+        lr: the LR restarts here after every step (> 0).
+        schedule: ``cosine`` (to 0 over the segment until the next step or the end), ``constant``, or ``step``
+            (× ``gamma`` at 50 % and 75 % of the segment).
+        gamma: LR factor of the ``step`` schedule, in (0, 1].
+    """
+
+    lr: float = 1e-3
+    schedule: str = "cosine"
+    gamma: float = 0.1
+
+    def problems(self) -> list[str]:
+        """Every invalid option, one phrase each."""
+        problems = []
+        if not self.lr > 0:
+            problems.append(f"finetune.lr must be > 0, got {self.lr}")
+        if self.schedule not in FINETUNE_SCHEDULES:
+            problems.append(
+                f"unknown finetune.schedule {self.schedule!r} (valid: {', '.join(FINETUNE_SCHEDULES)})"
+            )
+        if not 0 < self.gamma <= 1:
+            problems.append(f"finetune.gamma must be in (0, 1], got {self.gamma}")
+        return problems
+
+
+@dataclass(frozen=True)
+class DistillOptions:
+    """Knowledge distillation from the frozen baseline during the fine-tune.
+
+    Attributes:
+        alpha: weight of the distillation term in [0, 1] (0 = off).
+        temperature: softmax temperature (> 0).
+    """
+
+    alpha: float = 0.0
+    temperature: float = 4.0
+
+    def problems(self) -> list[str]:
+        """Every invalid option, one phrase each."""
+        problems = []
+        if not 0.0 <= self.alpha <= 1.0:
+            problems.append(f"distill.alpha must be in [0, 1], got {self.alpha}")
+        if not self.temperature > 0:
+            problems.append(f"distill.temperature must be > 0, got {self.temperature}")
+        return problems
+
+
+@dataclass(frozen=True)
+class LayerOptions:
+    """U-Net layer (level) pruning before the filter pruning (see :mod:`prunescope.pruning.layers`).
+
+    Attributes:
+        levels: deepest levels removed (int >= 0) or ``"auto"``.
+        tolerance: ``auto``: largest accepted absolute drop of the main validation metric.
+        finetune_epochs: ``auto``: fine-tune epochs per candidate.
+        limit_train_batches: ``auto``: ``pl.Trainer`` limit for the candidates' fine-tune (1.0 = all).
+        limit_val_batches: ``auto``: ``pl.Trainer`` limit for the candidates' validation (1.0 = all).
+    """
+
+    levels: int | str = 0
+    tolerance: float = 0.02
+    finetune_epochs: int = 1
+    limit_train_batches: int | float = 1.0
+    limit_val_batches: int | float = 1.0
+
+    @property
+    def requested(self) -> bool:
+        """Whether any level is to be removed (``auto`` or ``levels > 0``)."""
+        return self.levels == "auto" or (isinstance(self.levels, int) and self.levels > 0)
+
+    def problems(self) -> list[str]:
+        """Every invalid option, one phrase each."""
+        problems = []
+        levels = self.levels
+        if not (
+            levels == "auto" or (isinstance(levels, int) and not isinstance(levels, bool) and levels >= 0)
+        ):
+            problems.append(f"layers.levels must be an int >= 0 or 'auto', got {levels!r}")
+        if self.tolerance < 0:
+            problems.append(f"layers.tolerance must be >= 0, got {self.tolerance}")
+        if self.finetune_epochs < 0:
+            problems.append(f"layers.finetune_epochs must be >= 0, got {self.finetune_epochs}")
+        return problems
+
+
+NESTED_OPTIONS: dict[str, type] = {
+    "schedule": ScheduleOptions,
+    "finetune": FinetuneOptions,
+    "distill": DistillOptions,
+    "layers": LayerOptions,
+}
+
+
+@dataclass(frozen=True)
+class PruningConfig:
+    """Everything a pruning run configures (``conf/pruning/<method>.yaml``), validated on construction.
+
+    Attributes:
+        method, ratio, scope, round_to, min_channels, ignored_layers, calibration_batches, method_options: the
+            options of every ``prune()`` step (see :class:`PruningOptions`).
+        schedule: :class:`ScheduleOptions` (a dict is converted).
+        finetune: :class:`FinetuneOptions`.
+        distill: :class:`DistillOptions`.
+        layers: :class:`LayerOptions`.
+
+    Raises:
+        ValueError: one message listing every invalid option or unknown key.
+    """
+
+    method: str
+    ratio: float = 0.5
+    scope: str = "global"
+    round_to: int | None = None
+    min_channels: int = 1
+    ignored_layers: tuple[str, ...] = ()
+    calibration_batches: int = 4
+    method_options: dict[str, Any] = field(default_factory=dict)
+    schedule: ScheduleOptions = field(default_factory=ScheduleOptions)
+    finetune: FinetuneOptions = field(default_factory=FinetuneOptions)
+    distill: DistillOptions = field(default_factory=DistillOptions)
+    layers: LayerOptions = field(default_factory=LayerOptions)
+
+    def __post_init__(self) -> None:
+        problems = []
+        for name, cls in NESTED_OPTIONS.items():
+            value = getattr(self, name)
+            if isinstance(value, cls):
+                continue
+            values = dict(value or {})
+            valid = [f.name for f in dataclasses.fields(cls)]
+            unknown = sorted(set(values) - set(valid))
+            if unknown:
+                problems.append(f"unknown {name} key(s) {unknown} (valid: {', '.join(valid)})")
+                values = {k: v for k, v in values.items() if k in valid}
+            object.__setattr__(self, name, cls(**values))
+        object.__setattr__(self, "ignored_layers", tuple(self.ignored_layers or ()))
+        object.__setattr__(self, "method_options", dict(self.method_options or {}))
+        problems += self.step_options().problems()
+        for name in NESTED_OPTIONS:
+            problems += getattr(self, name).problems()
+        raise_problems("pruning", problems)
+
+    def step_options(self, **changes: Any) -> PruningOptions:
+        """The :class:`PruningOptions` of one ``prune()`` step (``changes`` replace fields, e.g. ``ratio``)."""
+        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(PruningOptions)}
+        return PruningOptions(**{**values, **changes})
+
+    def with_method_options(self, **defaults: Any) -> PruningConfig:
+        """A copy whose ``method_options`` get ``defaults`` for keys they do not set."""
+        return dataclasses.replace(self, method_options={**defaults, **self.method_options})
+
+
+def raise_problems(what: str, problems: list[str]) -> None:
+    """Raise one ``ValueError`` ``"<what>: p1; p2; ..."`` when ``problems`` is not empty."""
+    if problems:
+        raise ValueError(f"{what}: " + "; ".join(problems))
