@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import wandb
 from omegaconf import DictConfig
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams import metadata as hparams_metadata
@@ -37,6 +38,7 @@ def test_wandb_run_logs_cam_grid_per_class_tables_and_summary(
         "logger=wandb", "logger.wandb.name=dashboards", "logger.wandb.group=dashboards-test", *TINY_PRUNED_RUN
     )
     values = run(cfg)
+    wandb.teardown()  # wait until W&B's service has written the offline run (finish() may return before)
     assert values["run.status"] == "completed"
     (run_dir,) = offline_run_dirs(Path(cfg.paths.output_dir))
     offline = OfflineRun.read(run_dir)

@@ -8,10 +8,11 @@ The grid has two blocks, chosen from the run's ``PairRecord`` list:
    pair is picked from properties that do not depend on the pruned model, so every run that shares the test set
    and the baseline (all methods and ratios of one seed of a sweep) shows the same images, side by side:
    prefer a pair whose baseline CAM is not constant, then the sample where the class covers the most
-   ground-truth pixels (segmentation; where the class is easiest to see), then the lowest test-set index. With
-   ground-truth targets (the segmentation default) even the baselines of other seeds pick the same pairs where
-   their CAMs are informative. The alternative, choosing from a reference run's scores, would need the runs of a
-   sweep to wait for each other; a selection that reads only the test set and the baseline needs no coordination.
+   ground-truth pixels (segmentation; where the class is easiest to see), then the lowest test-set index. Where
+   the test set does not depend on the seed (CamVid, CIFAR-10) and targets come from the ground truth (the
+   segmentation default), other seeds mostly pick the same pairs too. The alternative, choosing from a reference
+   run's scores, would need the runs of a sweep to wait for each other; a selection that reads only the test set
+   and the baseline needs no coordination.
 """
 
 from __future__ import annotations
