@@ -37,6 +37,7 @@ def test_wandb_run_logs_cam_grid_per_class_tables_and_summary(
     cfg = make_cfg(
         "logger=wandb", "logger.wandb.name=dashboards", "logger.wandb.group=dashboards-test", *TINY_PRUNED_RUN
     )
+    wandb.teardown()  # W&B keeps settings from its first use in a process: start afresh with this environment
     values = run(cfg)
     wandb.teardown()  # wait until W&B's service has written the offline run (finish() may return before)
     assert values["run.status"] == "completed"

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import wandb
 from matplotlib.image import imread, imsave
 
 from prunescope.report import main
@@ -276,7 +277,9 @@ def test_wandb_offline_writes_tables_and_images(
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_DIR", str(wandb_dir))
     monkeypatch.setenv("WANDB_SILENT", "true")
+    wandb.teardown()  # W&B keeps settings from its first use in a process: start afresh with this environment
     assert main([str(sweep), "--out", str(tmp_path / "out"), "--wandb"]) == 0
+    wandb.teardown()  # wait until W&B's service has written the run (the CLI's process exit does this)
 
     runs = list((wandb_dir / "wandb").glob("offline-run-*"))
     assert len(runs) == 1
@@ -305,6 +308,7 @@ def test_wandb_disabled_returns_none(sweep: Path, tmp_path: Path, monkeypatch: p
     monkeypatch.chdir(tmp_path)
     rows = collect_runs([sweep])
     assert log_report_to_wandb(rows, {}, mode="disabled", summary_rows=summarize(rows)) is None
+    assert wandb.run is None  # no no-op run left behind for a later WandbLogger to pick up
     assert not (tmp_path / "wandb").exists()
     with pytest.raises(ValueError, match="valid: online, offline, disabled"):
         log_report_to_wandb(rows, {}, mode="cloud")

@@ -93,7 +93,8 @@ def log_report_to_wandb(
     if wandb_dir is not None:
         Path(wandb_dir).mkdir(parents=True, exist_ok=True)
         init_kwargs["dir"] = str(wandb_dir)
-    with wandb.init(**init_kwargs) as run:
+    run = wandb.init(**init_kwargs)
+    try:
         run.log(payload)
         if html_report is not None:
             artifact = wandb.Artifact("report", type="report", description="prunescope-report HTML page")
@@ -101,4 +102,6 @@ def log_report_to_wandb(
             run.log_artifact(artifact)
         run.summary["report/jobs"] = len(results_rows)
         run_dir = None if mode == "disabled" else Path(run.dir)
+    finally:
+        run.finish()  # also in disabled mode, whose context exit would leave a no-op run as ``wandb.run``
     return run_dir
