@@ -157,8 +157,8 @@ def test_a_changed_yaml_default_is_caught(compose_option: Callable[[str, str], D
     cfg = compose_option("pruning", "l1")
     cfg.pruning.scope = "local"
     cfg.pruning.finetune.lr = 0.5
-    cfg.cam.grid_samples = 7
+    cfg.cam.grid_classes = 7
     problems = default_mismatches(cfg.pruning, "pruning") + default_mismatches(cfg.cam, "cam")
     assert "pruning.scope: yaml='local' python='global'" in problems
     assert "pruning.finetune.lr: yaml=0.5 python=0.001" in problems
-    assert "cam.grid_samples: yaml=7 python=4" in problems
+    assert "cam.grid_classes: yaml=7 python=12" in problems

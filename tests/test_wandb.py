@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import wandb
 from omegaconf import DictConfig
 from wandb.proto import wandb_internal_pb2
 
@@ -155,7 +156,9 @@ def test_wandb_mode_env_makes_a_composed_run_offline(
         "data.num_test=8",
         "efficiency.latency_repeats=1",
     )
+    wandb.teardown()  # W&B keeps settings from its first use in a process: start afresh with this environment
     values = run(cfg)
+    wandb.teardown()  # wait until W&B's service has written the offline run (finish() may return before)
     assert values["run.status"] == "completed"
     (run_dir,) = offline_run_dirs(Path(cfg.paths.output_dir))
     offline = OfflineRun.read(run_dir)

@@ -18,7 +18,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="prunescope-report",
         description="Collect every metrics.json under the given sweep folders (skipping baselines/) and write "
-        "results.csv, summary.csv, results.md, results.tex and PNG plots.",
+        "results.csv, summary.csv, results.md, results.tex, report.html and PNG plots.",
     )
     parser.add_argument(
         "dirs", nargs="*", default=[DEFAULT_INPUT], help="sweep folders or metrics.json files"
@@ -53,7 +53,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"  {name}: {path}")
     if args.wandb:
         plots = {name: path for name, path in files.items() if path.suffix == ".png"}
-        run_dir = log_report_to_wandb(rows, plots, project=args.wandb_project, summary_rows=summarize(rows))
+        run_dir = log_report_to_wandb(
+            rows,
+            plots,
+            project=args.wandb_project,
+            summary_rows=summarize(rows),
+            html_report=files["html"],
+        )
         print(f"  wandb: {run_dir if run_dir is not None else 'disabled'}")
     return 0
 

@@ -18,6 +18,7 @@ from omegaconf import DictConfig
 from prunescope import CONFIG_DIR
 from prunescope.checkpoints import CheckpointError
 from prunescope.config_checks import ConfigError
+from prunescope.dashboards import log_run_dashboards
 from prunescope.data import DataFileError, DatasetNotFoundError
 from prunescope.modules.divergence import DivergenceError
 from prunescope.pipeline import (
@@ -62,6 +63,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             )
         values = report.write("completed")
         log_final_metrics(parts.loggers, values)
+        log_run_dashboards(parts.loggers, cfg, values, getattr(parts.datamodule, "class_names", None))
         return values
     except BaseException as error:
         report.write("interrupted" if isinstance(error, RunInterrupted) else "failed", error)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import csv
 from pathlib import Path
 
@@ -75,9 +76,14 @@ def run_test(tmp_path: Path, callback: Sp2PSCallback, net: nn.Module) -> tuple[p
     return trainer, results
 
 
+def read_pairs(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
 def test_callback_scores_logs_and_draws(tmp_path, baseline_and_pruned) -> None:
     baseline, pruned = baseline_and_pruned
-    callback = Sp2PSCallback(method="gradcam", max_batches=2, grid_samples=3)
+    callback = Sp2PSCallback(method="gradcam", max_batches=2, grid_classes=3)
     callback.set_baseline(baseline)
     baseline.train()  # the callback keeps its own frozen copy
     trainer, results = run_test(tmp_path, callback, pruned)
@@ -93,12 +99,34 @@ def test_callback_scores_logs_and_draws(tmp_path, baseline_and_pruned) -> None:
     assert results[0]["sp2ps/score"] == pytest.approx(result["sp2ps"])
     assert results[0]["sp2ps/pairs"] == result["pairs"]
 
+    pairs = read_pairs(tmp_path / "sp2ps_pairs.csv")
+    assert callback.result.pairs_path == tmp_path / "sp2ps_pairs.csv"
+    assert len(pairs) == 35 and {row["sample"] for row in pairs} == {str(i) for i in range(10)}
+    scored = [row for row in pairs if row["skipped"] == "0"]
+    assert len(scored) == result["pairs"]
+    scores = [float(row["score"]) for row in scored]
+    assert sum(scores) / len(scores) == pytest.approx(result["sp2ps"], abs=1e-9)
+    assert sum(float(row["spatial"]) for row in scored) / len(scored) == pytest.approx(result["spatial"])
+    assert {row["class_name"] for row in pairs} == {"background", "a", "b", "c"}
+    # the first batch's class-1 box covers rows 4:14, cols 4:20 = 160 pixels of every sample
+    assert {row["pixels"] for row in pairs if row["class"] == "1"} == {"160"}
+
+    roles = {role: row for row in pairs for role in row["grid"].split(";") if role}
+    lowest, highest = (
+        min(scored, key=lambda r: float(r["score"])),
+        max(scored, key=lambda r: float(r["score"])),
+    )
+    assert roles["lowest"] is lowest and roles["highest"] is highest
+    assert sorted(scores)[(len(scores) - 1) // 2] == float(roles["median"]["score"])
+    fixed = [row for row in pairs if "class" in row["grid"].split(";")]
+    assert sorted(row["class"] for row in fixed) == ["0", "1", "2"]
+
     png = tmp_path / "sp2ps_cams.png"
     assert png.exists() and callback.result.grid_path == png
     from matplotlib.image import imread
 
     picture = imread(png)
-    assert picture.shape[:2] == (3 * 3 * 80, 9 * 80)  # 3 rows of 3 panels, 3 in tall each at 80 dpi
+    assert picture.shape[0] > 6 * 1.6 * 80 and picture.shape[1] >= (1.7 + 3 * 1.6) * 80 - 1  # 6 rows
     assert picture[..., :3].std() > 0.05
 
     metrics_csv = next((tmp_path / "csv").rglob("metrics.csv"))
@@ -109,9 +137,26 @@ def test_callback_scores_logs_and_draws(tmp_path, baseline_and_pruned) -> None:
     assert any(path.name.startswith("events.out.tfevents") for path in (tmp_path / "tb").rglob("*"))
 
 
+def test_grid_is_the_same_for_two_pruned_models_but_the_spread_rows(tmp_path, baseline_and_pruned) -> None:
+    """Two different pruned models of one baseline: same fixed per-class pairs, each run's own spread."""
+    baseline, pruned = baseline_and_pruned
+    other = copy.deepcopy(pruned)
+    with torch.no_grad():
+        for parameter in other.parameters():
+            parameter.mul_(-1.0)
+    fixed = []
+    for name, net in (("a", pruned), ("b", other)):
+        callback = Sp2PSCallback(baseline=baseline, grid_classes=4)
+        run_test(tmp_path / name, callback, net)
+        pairs = read_pairs(tmp_path / name / "sp2ps_pairs.csv")
+        fixed.append([(r["sample"], r["class"]) for r in pairs if "class" in r["grid"].split(";")])
+        assert len(fixed[-1]) == 4
+    assert fixed[0] == fixed[1]
+
+
 def test_same_model_through_lightning_scores_one(tmp_path, baseline_and_pruned) -> None:
     baseline, _ = baseline_and_pruned
-    callback = Sp2PSCallback(baseline=baseline, grid_samples=0)
+    callback = Sp2PSCallback(baseline=baseline, grid=False)
     run_test(tmp_path, callback, baseline)
     assert callback.result is not None and callback.result.values["pairs"] > 0
     assert callback.result.score == pytest.approx(1.0, abs=1e-6)
@@ -132,3 +177,5 @@ def test_callback_rejects_bad_arguments() -> None:
         Sp2PSCallback(method="gradcam+++")
     with pytest.raises(ValueError, match="max_batches"):
         Sp2PSCallback(max_batches=0)
+    with pytest.raises(ValueError, match="grid_classes"):
+        Sp2PSCallback(grid_classes=-1)

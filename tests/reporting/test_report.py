@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import statistics
 from pathlib import Path
 
+import numpy as np
 import pytest
-from matplotlib.image import imread
+import wandb
+from matplotlib.image import imread, imsave
 
 from prunescope.report import main
 from prunescope.reporting import collect_runs, log_report_to_wandb, summarize, write_report
+from prunescope.reporting.plots import pareto_front
 
 BASE_PARAMS, BASE_MACS = 7_760_000, 13_500_000_000
 BASELINE = {0: {"miou": 0.66, "pixel_acc": 0.90}, 1: {"miou": 0.68, "pixel_acc": 0.91}}
@@ -273,7 +277,9 @@ def test_wandb_offline_writes_tables_and_images(
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_DIR", str(wandb_dir))
     monkeypatch.setenv("WANDB_SILENT", "true")
+    wandb.teardown()  # W&B keeps settings from its first use in a process: start afresh with this environment
     assert main([str(sweep), "--out", str(tmp_path / "out"), "--wandb"]) == 0
+    wandb.teardown()  # wait until W&B's service has written the run (the CLI's process exit does this)
 
     runs = list((wandb_dir / "wandb").glob("offline-run-*"))
     assert len(runs) == 1
@@ -283,13 +289,78 @@ def test_wandb_offline_writes_tables_and_images(
     assert len(results["data"]) == 9
     assert results["columns"][:2] == ["run.name", "run.status"]
     assert len(json.loads(tables["summary"].read_text())["data"]) == 4
-    assert len(list((runs[0] / "files" / "media" / "images").rglob("*.png"))) == 4
+    assert len(list((runs[0] / "files" / "media" / "images").rglob("*.png"))) == 6
+
+    from test_wandb import read_wandb_records
+
+    (log_file,) = runs[0].glob("run-*.wandb")
+    artifacts = [
+        r.artifact for r in read_wandb_records(log_file) if r.WhichOneof("record_type") == "artifact"
+    ]
+    (report,) = [a for a in artifacts if a.name == "report"]
+    assert report.type == "report"
+    (entry,) = report.manifest.contents
+    assert entry.path == "report.html"
+    assert entry.size == (tmp_path / "out" / "report.html").stat().st_size
 
 
 def test_wandb_disabled_returns_none(sweep: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     rows = collect_runs([sweep])
     assert log_report_to_wandb(rows, {}, mode="disabled", summary_rows=summarize(rows)) is None
+    assert wandb.run is None  # no no-op run left behind for a later WandbLogger to pick up
     assert not (tmp_path / "wandb").exists()
     with pytest.raises(ValueError, match="valid: online, offline, disabled"):
         log_report_to_wandb(rows, {}, mode="cloud")
+
+
+def _table_rows(page: str, table_id: str, body: str) -> list[list[str]]:
+    """Cell texts (tags stripped) of one tbody (``pinned`` or ``rows``) of a report.html table."""
+    table = page.split(f'id="{table_id}"', 1)[1].split("</table>", 1)[0]
+    section = table.split(f'<tbody class="{body}">', 1)[1].split("</tbody>", 1)[0]
+    return [
+        [re.sub(r"<[^>]+>", "", cell) for cell in re.findall(r"<td[^>]*>(.*?)</td>", row, flags=re.S)]
+        for row in re.findall(r"<tr>(.*?)</tr>", section, flags=re.S)
+    ]
+
+
+def test_html_report_tables_heat_maps_overrides_and_failures(sweep: Path, tmp_path: Path) -> None:
+    job = sweep / "fpgm_0.3" / "0"
+    (job / ".hydra").mkdir()
+    (job / ".hydra" / "overrides.yaml").write_text("- pruning=fpgm\n- pruning.ratio=0.3\n- seed=0\n")
+    grid = np.zeros((300, 200, 3), dtype=np.uint8)
+    grid[100:200, 50:150] = (255, 0, 0)
+    imsave(job / "sp2ps_cams.png", grid)
+    out = tmp_path / "out"
+    assert main([str(sweep), "--out", str(out)]) == 0
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert not re.findall(r'(?:src|href)="(?!data:|#)', page)  # self-contained: nothing to fetch
+
+    runs = _table_rows(page, "runs-unet-camvid", "rows")
+    assert len(runs) == 9 and len(_table_rows(page, "runs-unet-camvid", "pinned")) == 1
+    failed = next(row for row in runs if row[0] == FAILED_NAME)
+    assert failed[5] == "failed" and failed[10] == "–"
+    assert "RuntimeError: CUDA out of memory | while fine-tuning" in page.split('id="failed"', 1)[1]
+
+    summary = {(r[0], r[1]): r for r in _table_rows(page, "summary-unet-camvid", "rows")}
+    assert set(summary) == {("l1", "0.3"), ("l1", "0.5"), ("fpgm", "0.3"), ("fpgm", "0.5")}
+    assert summary[("fpgm", "0.3")][7] == "62.00 ± 1.41"  # mIoU %, mean ± sample std over 2 seeds
+    assert summary[("l1", "0.3")][9] == "0.900 ± 0.014"  # Sp2PS
+    (baseline,) = _table_rows(page, "summary-unet-camvid", "pinned")
+    assert baseline[0] == "Baseline" and baseline[7] == "67.00 ± 1.41"
+
+    (iou_baseline,) = _table_rows(page, "iou-unet-camvid", "pinned")
+    assert iou_baseline[2:] == ["0.900", "0.500", "0.580"]
+    assert {tuple(r[2:]) for r in _table_rows(page, "iou-unet-camvid", "rows")} == {
+        ("0.880", "0.450", "0.500")
+    }
+    assert page.count('class="cam-grid"') == 1 and "data:image/webp;base64," in page
+    details = page.split('id="run-unet_camvid_fpgm_r0-3_s0-0"', 1)[1].split("</details>", 1)[0]
+    assert "pruning=fpgm\npruning.ratio=0.3\nseed=0" in details
+    assert page.count("data:image/png;base64,") == 6  # the six plots
+
+
+def test_pareto_front_keeps_points_no_other_point_beats() -> None:
+    points = [(4.0, 60.0), (2.0, 55.0), (2.0, 50.0), (3.0, 54.0), (1.0, 40.0), (5.0, 60.0), (7.7, 66.0)]
+    assert pareto_front(points) == [(1.0, 40.0), (2.0, 55.0), (4.0, 60.0), (7.7, 66.0)]
+    assert pareto_front([]) == []

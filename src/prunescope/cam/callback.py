@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import copy
 import time
+import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,14 +13,22 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.loggers import TensorBoardLogger, WandbLogger
-from torch import Tensor, nn
+from torch import nn
+from torch.utils.data import DataLoader, SequentialSampler, default_collate
 
-from prunescope.cam.grid import first_pairs_per_sample, render_cam_grid, save_cam_grid
+from prunescope.cam.grid import GRID_FILENAME, grid_labels, render_cam_grid, save_cam_grid
 from prunescope.cam.methods import cam_method
+from prunescope.cam.pair_records import (
+    PAIRS_COLUMNS,
+    PAIRS_FILENAME,
+    PairRecord,
+    batch_records,
+    pair_rows,
+    write_pairs_csv,
+)
 from prunescope.cam.pairs import cam_pairs
-from prunescope.metrics.sp2ps import Sp2PS, sp2ps_pair
-
-GRID_FILENAME = "sp2ps_cams.png"
+from prunescope.cam.selection import GridRow, grid_rows
+from prunescope.metrics.sp2ps import Sp2PS, sp2ps_terms
 
 
 @dataclass
@@ -30,11 +40,13 @@ class Sp2PSResult:
             ``skipped``, ``per_class``).
         seconds: time spent computing CAMs and scoring them.
         grid_path: the CAM grid PNG, when one was written.
+        pairs_path: ``sp2ps_pairs.csv``, every pair's terms.
     """
 
     values: dict[str, Any]
     seconds: float
     grid_path: Path | None = None
+    pairs_path: Path | None = None
 
     @property
     def score(self) -> float:
@@ -58,9 +70,12 @@ class Sp2PSCallback(pl.Callback):
     computes the CAM pairs (``prunescope.cam.pairs.cam_pairs``) and updates an ``Sp2PS`` metric; at the end
     of the test epoch it stores the :class:`Sp2PSResult` on ``self.result``,
     logs ``sp2ps/score``, ``sp2ps/spatial``, ``sp2ps/spectral``, ``sp2ps/pairs``, ``sp2ps/skipped`` through
-    ``pl_module.log`` (all loggers, and ``trainer.callback_metrics``), and writes a PNG of CAM overlays for the
-    first ``grid_samples`` test samples (each sample's highest class) to ``output_dir`` (default
-    ``trainer.default_root_dir``) as ``sp2ps_cams.png``, also to TensorBoard / W&B loggers.
+    ``pl_module.log`` (all loggers, and ``trainer.callback_metrics``), writes every pair's terms to
+    ``output_dir/sp2ps_pairs.csv`` (``prunescope.cam.pair_records``; default folder ``trainer.default_root_dir``)
+    and draws ``sp2ps_cams.png``: this run's lowest, median and highest Sp2PS pairs, then one fixed pair per class
+    that every run of a sweep shares (``prunescope.cam.selection``). The grid's CAMs are extracted again for its
+    few samples, read from the test loader's dataset (a sequential, map-style loader; otherwise no grid). The grid
+    goes to TensorBoard / W&B loggers as an image, the pairs to W&B as a table.
 
     The task comes from ``pl_module.net.task``, the ignore index and class count from ``trainer.datamodule``.
 
@@ -70,9 +85,10 @@ class Sp2PSCallback(pl.Callback):
         target_layer: dotted module path; default the baseline's ``cam_target_layer``.
         target: ``"auto"`` (definition default), ``"gt"`` or ``"baseline_pred"``.
         max_batches: score at most this many test batches (None: all).
-        grid_samples: samples in the overlay grid (0: no grid).
+        grid: draw the CAM grid.
+        grid_classes: classes in the grid's fixed block, one pair each, in class-id order (0: spread rows only).
         enabled: switch the callback off without removing it.
-        output_dir: folder of the PNG (default ``trainer.default_root_dir``).
+        output_dir: folder of the PNG and the pairs CSV (default ``trainer.default_root_dir``).
     """
 
     def __init__(
@@ -82,7 +98,8 @@ class Sp2PSCallback(pl.Callback):
         target_layer: str | None = None,
         target: str = "auto",
         max_batches: int | None = None,
-        grid_samples: int = 4,
+        grid: bool = True,
+        grid_classes: int = 12,
         enabled: bool = True,
         output_dir: str | Path | None = None,
     ) -> None:
@@ -90,19 +107,21 @@ class Sp2PSCallback(pl.Callback):
         cam_method(method)
         if max_batches is not None and max_batches < 1:
             raise ValueError(f"Sp2PSCallback max_batches must be >= 1 or None; got {max_batches}")
-        if grid_samples < 0:
-            raise ValueError(f"Sp2PSCallback grid_samples must be >= 0; got {grid_samples}")
+        if grid_classes < 0:
+            raise ValueError(f"Sp2PSCallback grid_classes must be >= 0; got {grid_classes}")
         self.method = method
         self.target_layer = target_layer
         self.target = target
         self.max_batches = max_batches
-        self.grid_samples = grid_samples
+        self.grid = grid
+        self.grid_classes = grid_classes
         self.enabled = enabled
         self.output_dir = Path(output_dir) if output_dir is not None else None
         self.baseline: nn.Module | None = None
         self.result: Sp2PSResult | None = None
         self._metric: Sp2PS | None = None
-        self._grid: dict[str, list[Tensor]] = {}
+        self._records: list[PairRecord] = []
+        self._samples_seen = 0
         self._seconds = 0.0
         if baseline is not None:
             self.set_baseline(baseline)
@@ -126,7 +145,8 @@ class Sp2PSCallback(pl.Callback):
         with torch.inference_mode(False):  # the test loop runs in inference mode; keep these normal tensors
             self.baseline.to(pl_module.device)
             self._metric = Sp2PS(num_classes=num_classes).to(pl_module.device)
-        self._grid = {key: [] for key in ("images", "h0", "h1", "class_ids")}
+        self._records = []
+        self._samples_seen = 0
         self._seconds = 0.0
         self.result = None
 
@@ -161,22 +181,14 @@ class Sp2PSCallback(pl.Callback):
             ignore_index=ignore_index,
         )
         class_ids = pairs.class_ids if self._metric.num_classes is not None else None
+        terms = sp2ps_terms(pairs.h0, pairs.h1)
         with torch.inference_mode(False):
-            self._metric.update(pairs.h0, pairs.h1, class_ids)
-        self._keep_grid_samples(images, pairs.h0, pairs.h1, pairs.class_ids, pairs.sample_ids)
+            self._metric.update(pairs.h0, pairs.h1, class_ids, terms=terms)
+        self._records += batch_records(
+            terms, pairs.h0, pairs.class_ids, pairs.sample_ids, labels, self._samples_seen
+        )
+        self._samples_seen += len(images)
         self._seconds += time.perf_counter() - start
-
-    def _keep_grid_samples(
-        self, images: Tensor, h0: Tensor, h1: Tensor, class_ids: Tensor, sample_ids: Tensor
-    ) -> None:
-        missing = self.grid_samples - sum(len(chunk) for chunk in self._grid.get("images", []))
-        if missing <= 0 or len(sample_ids) == 0:
-            return
-        chosen = first_pairs_per_sample(sample_ids.cpu(), missing)
-        self._grid["images"].append(images[sample_ids.cpu()[chosen]].detach().cpu().clone())
-        self._grid["h0"].append(h0[chosen].detach().cpu())
-        self._grid["h1"].append(h1[chosen].detach().cpu())
-        self._grid["class_ids"].append(class_ids[chosen].detach().cpu())
 
     def on_test_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         """Compute and log Sp2PS, keep it on ``self.result``, write the CAM grid."""
@@ -188,19 +200,73 @@ class Sp2PSCallback(pl.Callback):
             pl_module.log(f"sp2ps/{name}", float(values[key]))
         pl_module.log("sp2ps/pairs", float(values["pairs"]))
         pl_module.log("sp2ps/skipped", float(values["skipped"]))
-        grid_path = self._write_grid(trainer) if self.grid_samples and self._grid["images"] else None
-        self.result = Sp2PSResult(values=values, seconds=self._seconds, grid_path=grid_path)
-
-    def _write_grid(self, trainer: pl.Trainer) -> Path:
-        images = torch.cat(self._grid["images"])
-        h0, h1 = torch.cat(self._grid["h0"]), torch.cat(self._grid["h1"])
-        class_ids = torch.cat(self._grid["class_ids"])
-        _, _, scores = sp2ps_pair(h0, h1)
         class_names = (
             getattr(trainer.datamodule, "class_names", None) if trainer.datamodule is not None else None
         )
-        grid = render_cam_grid(images, h0, h1, scores, class_ids, class_names)
         folder = self.output_dir if self.output_dir is not None else Path(trainer.default_root_dir)
+        rows = grid_rows(self._records, self.grid_classes) if self.grid else []
+        pairs_path = write_pairs_csv(folder / PAIRS_FILENAME, self._records, class_names, rows)
+        self._log_pairs_table(trainer, class_names, rows)
+        grid_path = self._write_grid(trainer, pl_module, folder, rows, class_names) if rows else None
+        self.result = Sp2PSResult(values, self._seconds, grid_path=grid_path, pairs_path=pairs_path)
+
+    def _log_pairs_table(
+        self, trainer: pl.Trainer, class_names: Sequence[str] | None, rows: list[GridRow]
+    ) -> None:
+        for logger in trainer.loggers:
+            if isinstance(logger, WandbLogger):
+                data = pair_rows(self._records, class_names, rows)
+                logger.log_table(key="sp2ps_pairs", columns=list(PAIRS_COLUMNS), data=data)
+
+    def _write_grid(
+        self,
+        trainer: pl.Trainer,
+        pl_module: pl.LightningModule,
+        folder: Path,
+        rows: list[GridRow],
+        class_names: Sequence[str] | None,
+    ) -> Path | None:
+        dataset = _sequential_dataset(trainer.test_dataloaders)
+        if dataset is None:
+            warnings.warn(
+                "Sp2PSCallback draws no CAM grid: the test loader is not a sequential map-style loader",
+                stacklevel=2,
+            )
+            return None
+        chosen = [self._records[row.record] for row in rows]
+        samples = sorted({record.sample for record in chosen})
+        images, labels = default_collate([dataset[index] for index in samples])[:2]
+        ignore_index = getattr(trainer.datamodule, "ignore_index", None)
+        pairs = cam_pairs(
+            self.baseline,
+            pl_module.net,
+            images.to(pl_module.device),
+            labels.to(pl_module.device),
+            task=pl_module.net.task,
+            method=self.method,
+            target_layer=self.target_layer,
+            target=self.target,
+            ignore_index=ignore_index,
+        )
+        position = {
+            (samples[int(s)], int(c)): p
+            for p, (s, c) in enumerate(zip(pairs.sample_ids.tolist(), pairs.class_ids.tolist(), strict=True))
+        }
+        found = [(row, position.get((r.sample, r.class_id))) for row, r in zip(rows, chosen, strict=True)]
+        if any(index is None for _, index in found):  # baseline_pred targets can flip on a lone sample
+            warnings.warn(
+                "Sp2PSCallback: some grid pairs have no target on a second pass; left out", stacklevel=2
+            )
+            found = [(row, index) for row, index in found if index is not None]
+        if not found:
+            return None
+        picks = torch.tensor([index for _, index in found], dtype=torch.long)
+        grid = render_cam_grid(
+            images[pairs.sample_ids.cpu()[picks]],
+            pairs.h0.detach().cpu()[picks],
+            pairs.h1.detach().cpu()[picks],
+            grid_labels([row for row, _ in found], self._records, class_names),
+        )
         grid_path = save_cam_grid(folder / GRID_FILENAME, grid)
         for logger in trainer.loggers:
             if isinstance(logger, TensorBoardLogger):
@@ -208,3 +274,11 @@ class Sp2PSCallback(pl.Callback):
             elif isinstance(logger, WandbLogger):
                 logger.log_image(key="sp2ps/cams", images=[str(grid_path)])
         return grid_path
+
+
+def _sequential_dataset(loaders: Any) -> Any:
+    """The dataset of the first test loader when it reads a map-style dataset in order, else None."""
+    loader = loaders[0] if isinstance(loaders, list | tuple) else loaders
+    if not isinstance(loader, DataLoader) or not isinstance(loader.sampler, SequentialSampler):
+        return None
+    return loader.dataset

@@ -191,9 +191,20 @@ class Sp2PS(Metric):
         )
         self.add_state("class_pairs", default=torch.zeros(size, dtype=torch.long), dist_reduce_fx="sum")
 
-    def update(self, h0: Tensor, h1: Tensor, class_ids: Tensor | None = None) -> None:
-        """Score a batch of CAM pairs (B, H, W); ``class_ids`` (B,) int gives each pair's class."""
-        terms = sp2ps_terms(h0, h1)
+    def update(
+        self, h0: Tensor, h1: Tensor, class_ids: Tensor | None = None, terms: Sp2PSTerms | None = None
+    ) -> None:
+        """Score a batch of CAM pairs (B, H, W); ``class_ids`` (B,) int gives each pair's class.
+
+        ``terms``: ``sp2ps_terms(h0, h1)`` when the caller has already computed them (to keep the per-pair
+        values, as ``Sp2PSCallback`` does for ``sp2ps_pairs.csv``); they are added instead of scoring again.
+        """
+        if terms is None:
+            terms = sp2ps_terms(h0, h1)
+        elif terms.score.numel() != h0.shape[0]:
+            raise ValueError(
+                f"Sp2PS.update got terms of {terms.score.numel()} pairs for {h0.shape[0]} CAM pairs"
+            )
         valid = terms.valid
         self.score_sum += terms.score[valid].double().sum()
         self.spatial_sum += terms.spatial[valid].double().sum()

@@ -1,4 +1,5 @@
-"""Report plots (PNG, Agg, no pyplot state): quality and Sp2PS vs. ratio, quality vs. Sp2PS, FLOPs drop vs. quality.
+"""Report plots (PNG, Agg, no pyplot state): quality and Sp2PS vs. ratio, quality vs. Sp2PS, FLOPs drop vs. quality,
+quality vs. MACs and vs. parameters with the Pareto front marked.
 
 One panel per (model, data), one series per method (and scope when a table has several); points are means over
 seeds with ± sample-std error bars. Quality is shown in %.
@@ -40,6 +41,8 @@ RATIO = Axis("run.ratio", 1.0, "pruning ratio")
 QUALITY = Axis("pruned.{metric}", 100.0, "{metric} (%)")
 SP2PS = Axis("sp2ps.score", 1.0, "Sp2PS")
 FLOPS_DROP = Axis("drop.macs_pct", 1.0, "FLOPs drop (%)")
+MACS = Axis("pruned.macs", 1e-6, "MACs (M)")
+PARAMS = Axis("pruned.params", 1e-6, "parameters (M)")
 
 PLOTS: dict[str, tuple[Axis, Axis]] = {
     "quality_vs_ratio": (RATIO, QUALITY),
@@ -109,6 +112,73 @@ def plot_panel_figure(
     return figure
 
 
+PARETO_PLOTS: dict[str, Axis] = {"quality_vs_macs": MACS, "quality_vs_params": PARAMS}
+
+
+def pareto_front(points: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
+    """The (cost, quality) points no other point beats on both (lower or equal cost and higher quality), by cost."""
+    front: list[tuple[float, float]] = []
+    for cost, quality in sorted(points, key=lambda point: (point[0], -point[1])):
+        if not front or quality > front[-1][1]:
+            front.append((cost, quality))
+    return front
+
+
+def pareto_figure(
+    summary: Sequence[Mapping[str, Any]],
+    cost_axis: Axis,
+    baselines: Mapping[tuple, Mapping[str, Any]] | None = None,
+) -> Figure | None:
+    """Quality against ``cost_axis`` (MACs or parameters), one panel per (model, data), Pareto front marked.
+
+    The baseline (mean over seeds) is drawn as a star and takes part in the front. None when nothing to plot.
+    """
+    panels = []
+    for table, group in group_by(summary, TABLE_KEYS).items():
+        metric = group[0]["quality.metric"]
+        (y_key, y_label) = QUALITY.resolve(metric)
+        show_scope = len({row.get("run.scope") for row in group}) > 1
+        series: dict[str, list[tuple[float, float, float, float]]] = {}
+        for row in group:
+            x, y = _value(row, cost_axis.key, cost_axis.scale), _value(row, y_key, QUALITY.scale)
+            if x is not None and y is not None:
+                series.setdefault(_series_label(row, show_scope), []).append((x[0], y[0], x[1], y[1]))
+        base = (baselines or {}).get(table) or {}
+        base_x = _value(base, "baseline." + cost_axis.key.removeprefix("pruned."), cost_axis.scale)
+        base_y = _value(base, "baseline." + y_key.removeprefix("pruned."), QUALITY.scale)
+        base_point = (base_x[0], base_y[0]) if base_x is not None and base_y is not None else None
+        if series:
+            panels.append((table, y_label, series, base_point))
+    if not panels:
+        return None
+    columns = min(len(panels), MAX_PANEL_COLUMNS)
+    rows = math.ceil(len(panels) / columns)
+    figure = Figure(figsize=(PANEL_WIDTH_IN * columns, PANEL_HEIGHT_IN * rows), layout="constrained")
+    axes = figure.subplots(rows, columns, squeeze=False).ravel()
+    for ax, (table, y_label, series, base_point) in zip(axes, panels, strict=False):
+        points = [(x, y) for values in series.values() for x, y, _, _ in values]
+        for label, values in series.items():
+            xs, ys, x_err, y_err = (list(v) for v in zip(*sorted(values), strict=True))
+            ax.errorbar(xs, ys, xerr=x_err, yerr=y_err, fmt="o", capsize=3, markersize=5, label=label)
+        if base_point is not None:
+            ax.plot(*base_point, marker="*", markersize=12, color="0.3", linestyle="none", label="baseline")
+            points.append(base_point)
+        front = pareto_front(points)
+        front_x, front_y = zip(*front, strict=True)
+        ax.step(
+            front_x, front_y, where="post", color="black", linestyle="--", linewidth=1, label="Pareto front"
+        )
+        ax.plot(front_x, front_y, "o", markersize=11, markerfacecolor="none", markeredgecolor="black")
+        ax.set_title(f"{table[0]} on {table[1]}")
+        ax.set_xlabel(cost_axis.label)
+        ax.set_ylabel(y_label)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize="small")
+    for ax in axes[len(panels) :]:
+        ax.set_visible(False)
+    return figure
+
+
 def write_plots(
     summary: Sequence[Mapping[str, Any]],
     out_dir: Path,
@@ -124,4 +194,10 @@ def write_plots(
         path = out_dir / f"{name}.png"
         figure.savefig(path, dpi=DPI)
         written[name] = path
+    for name, cost_axis in PARETO_PLOTS.items():
+        figure = pareto_figure(summary, cost_axis, baselines)
+        if figure is not None:
+            path = out_dir / f"{name}.png"
+            figure.savefig(path, dpi=DPI)
+            written[name] = path
     return written

@@ -1,4 +1,5 @@
-"""Log the report to Weights & Biases: results and summary as ``wandb.Table``s, plots as images."""
+"""Log the report to Weights & Biases: results and summary as ``wandb.Table``s, plots as images, report.html as an
+artifact."""
 
 from __future__ import annotations
 
@@ -57,8 +58,9 @@ def log_report_to_wandb(
     summary_rows: Sequence[Mapping[str, Any]] | None = None,
     name: str | None = None,
     wandb_dir: Path | None = None,
+    html_report: Path | None = None,
 ) -> Path | None:
-    """Log the results table (one row per job), optionally the summary table, and the plots in one W&B run.
+    """Log the results table (one row per job), optionally the summary table, the plots and report.html in one run.
 
     Args:
         results_rows: job rows from :func:`prunescope.reporting.collect_runs`.
@@ -68,6 +70,7 @@ def log_report_to_wandb(
         summary_rows: rows from :func:`prunescope.reporting.summarize`, logged as table ``summary``.
         name: run name.
         wandb_dir: folder for W&B's local files (default: ``$WANDB_DIR`` or the working directory).
+        html_report: ``report.html``, logged as the file of an artifact named ``report`` (type ``report``).
 
     Returns:
         The run's local files folder, or None when mode is disabled.
@@ -90,8 +93,15 @@ def log_report_to_wandb(
     if wandb_dir is not None:
         Path(wandb_dir).mkdir(parents=True, exist_ok=True)
         init_kwargs["dir"] = str(wandb_dir)
-    with wandb.init(**init_kwargs) as run:
+    run = wandb.init(**init_kwargs)
+    try:
         run.log(payload)
+        if html_report is not None:
+            artifact = wandb.Artifact("report", type="report", description="prunescope-report HTML page")
+            artifact.add_file(str(html_report), name=Path(html_report).name)
+            run.log_artifact(artifact)
         run.summary["report/jobs"] = len(results_rows)
         run_dir = None if mode == "disabled" else Path(run.dir)
+    finally:
+        run.finish()  # also in disabled mode, whose context exit would leave a no-op run as ``wandb.run``
     return run_dir

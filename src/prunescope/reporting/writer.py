@@ -8,20 +8,21 @@ from pathlib import Path
 from typing import Any
 
 from prunescope.reporting.csv_files import write_results_csv, write_summary_csv
+from prunescope.reporting.html import REPORT_FILENAME, write_html_report
 from prunescope.reporting.plots import write_plots
 from prunescope.reporting.summary import summarize, summarize_baselines
 from prunescope.reporting.tables import render_latex, render_markdown
 
 
 def write_report(rows: Sequence[Mapping[str, Any]], out_dir: str | os.PathLike[str]) -> dict[str, Path]:
-    """Write results.csv, summary.csv, results.md, results.tex and the PNG plots into ``out_dir``.
+    """Write results.csv, summary.csv, results.md, results.tex, report.html and the PNG plots into ``out_dir``.
 
     Args:
         rows: job rows from :func:`prunescope.reporting.collect_runs` (failed jobs included).
         out_dir: output folder (created).
 
     Returns:
-        ``{"results_csv", "summary_csv", "markdown", "latex", <plot name>...: path}``; a plot with no data
+        ``{"results_csv", "summary_csv", "markdown", "latex", "html", <plot name>...: path}``; a plot with no data
         (e.g. Sp2PS disabled everywhere) is left out.
     """
     out = Path(out_dir)
@@ -36,5 +37,6 @@ def write_report(rows: Sequence[Mapping[str, Any]], out_dir: str | os.PathLike[s
     }
     files["markdown"].write_text(render_markdown(rows, summary, baselines), encoding="utf-8")
     files["latex"].write_text(render_latex(rows, summary, baselines), encoding="utf-8")
+    files["html"] = write_html_report(rows, summary, baselines, out / REPORT_FILENAME)
     files.update(write_plots(summary, out, baselines))
     return files

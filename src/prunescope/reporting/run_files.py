@@ -1,0 +1,66 @@
+"""What a job folder holds beside ``metrics.json``, read for the HTML report: overrides, class names, CAM files.
+
+Every reader returns None (or an empty value) when the file is missing or unreadable: a report over folders that
+were copied without them still renders.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from omegaconf import OmegaConf
+
+from prunescope.cam.grid import GRID_FILENAME
+from prunescope.cam.pair_records import PAIRS_FILENAME
+from prunescope.reporting.collect import SOURCE_KEY
+
+OVERRIDES_FILE = Path(".hydra") / "overrides.yaml"
+CONFIG_FILE = Path(".hydra") / "config.yaml"
+
+
+def run_folder(row: Mapping[str, Any]) -> Path | None:
+    """The job folder of a row (the folder of its ``metrics.json``)."""
+    source = row.get(SOURCE_KEY)
+    return Path(source).parent if source else None
+
+
+def overrides(folder: Path | None) -> list[str]:
+    """The command-line overrides of the job (``.hydra/overrides.yaml``), empty when absent."""
+    if folder is None or not (folder / OVERRIDES_FILE).is_file():
+        return []
+    try:
+        loaded = OmegaConf.load(folder / OVERRIDES_FILE)
+    except (OSError, ValueError):
+        return []
+    return [str(item) for item in loaded] if OmegaConf.is_list(loaded) else []
+
+
+def class_names(folder: Path | None) -> list[str] | None:
+    """Class names of the job's dataset: ``class_names`` of the datamodule class named in ``.hydra/config.yaml``.
+
+    The class is imported, not instantiated (no data is read). None when the config or the attribute is missing.
+    """
+    if folder is None or not (folder / CONFIG_FILE).is_file():
+        return None
+    try:
+        target = OmegaConf.load(folder / CONFIG_FILE).data["_target_"]
+        module_name, _, class_name = str(target).rpartition(".")
+        names = getattr(getattr(importlib.import_module(module_name), class_name), "class_names", None)
+    except (OSError, ValueError, KeyError, ImportError, AttributeError):
+        return None
+    return [str(name) for name in names] if isinstance(names, list | tuple) else None
+
+
+def cam_grid(folder: Path | None) -> Path | None:
+    """The job's ``sp2ps_cams.png``, if it exists."""
+    path = folder / GRID_FILENAME if folder is not None else None
+    return path if path is not None and path.is_file() else None
+
+
+def pairs_csv(folder: Path | None) -> Path | None:
+    """The job's ``sp2ps_pairs.csv``, if it exists."""
+    path = folder / PAIRS_FILENAME if folder is not None else None
+    return path if path is not None and path.is_file() else None
