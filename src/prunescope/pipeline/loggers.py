@@ -12,14 +12,12 @@ from lightning_fabric.loggers.logger import rank_zero_experiment
 from pytorch_lightning.loggers import CSVLogger
 from pytorch_lightning.loggers.csv_logs import ExperimentWriter
 
+from prunescope.dashboards import final_metrics
+
 
 def log_final_metrics(loggers: list[Any], values: dict[str, Any]) -> None:
     """Log every numeric ``metrics.json`` value except ``run.*`` as ``final/<key>`` to each logger."""
-    numeric = {
-        f"final/{k}": float(v)
-        for k, v in values.items()
-        if isinstance(v, int | float) and not isinstance(v, bool) and not k.startswith("run.")
-    }
+    numeric = final_metrics(values)
     for logger in loggers:
         logger.log_metrics(numeric)
         logger.save()
