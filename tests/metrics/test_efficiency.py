@@ -93,7 +93,8 @@ def test_interleaved_timing_takes_turns_round_robin() -> None:
     calls: list[str] = []
     runs = {name: (lambda name=name: calls.append(name)) for name in "abc"}
     times = time_interleaved(runs, warmup=1, repeats=4)
-    assert calls == list("abc" + "abc" + "bca" + "cab" + "abc")  # warm-up round, then each round shifted by one
+    # a warm-up round, then each timed round starts one run later
+    assert calls == list("abc" + "abc" + "bca" + "cab" + "abc")
     assert {name: len(seconds) for name, seconds in times.items()} == {"a": 4, "b": 4, "c": 4}
     assert all(s >= 0 for seconds in times.values() for s in seconds)
 

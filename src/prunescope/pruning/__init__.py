@@ -3,6 +3,7 @@
 from prunescope.pruning.api import (
     PruningPlan,
     PruningResult,
+    apply_plan,
     count_macs,
     count_params,
     make_criterion,
@@ -11,6 +12,7 @@ from prunescope.pruning.api import (
     prunable_units,
     prune,
     replay,
+    round_channels_down,
 )
 from prunescope.pruning.criteria import CRITERIA
 
@@ -18,6 +20,7 @@ __all__ = [
     "CRITERIA",
     "PruningPlan",
     "PruningResult",
+    "apply_plan",
     "count_macs",
     "count_params",
     "make_criterion",
@@ -26,4 +29,5 @@ __all__ = [
     "prunable_units",
     "prune",
     "replay",
+    "round_channels_down",
 ]
