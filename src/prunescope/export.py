@@ -58,7 +58,14 @@ def main(cfg: DictConfig) -> None:
         sys.exit(2)
     out_dir = Path(cfg.paths.output_dir)
     print(f"wrote {out_dir / sidecar['file']} and {out_dir / SIDECAR_NAME}")
-    for key in ("params", "macs", "params_folded", "batch_norm_folded", "max_relative_error", "runtime_checked"):
+    for key in (
+        "params",
+        "macs",
+        "params_folded",
+        "batch_norm_folded",
+        "max_relative_error",
+        "runtime_checked",
+    ):
         log.info("%s: %s", key, sidecar[key])
         print(f"{key}: {sidecar[key]}")
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -38,7 +40,7 @@ def export_onnx(net: nn.Module, example_input: torch.Tensor, path: str | Path) -
     path.parent.mkdir(parents=True, exist_ok=True)
     net.eval()
     batch = torch.export.Dim("batch", min=1, max=4096)
-    with contextlib.redirect_stdout(io.StringIO()):  # the exporter prints its progress
+    with contextlib.redirect_stdout(io.StringIO()), _quiet_loggers("onnxscript", "onnx_ir"):
         torch.onnx.export(
             net,
             (example_input,),
@@ -51,6 +53,20 @@ def export_onnx(net: nn.Module, example_input: torch.Tensor, path: str | Path) -
             verbose=False,
         )
     return path
+
+
+@contextlib.contextmanager
+def _quiet_loggers(*names: str) -> Iterator[None]:
+    """Raise the named loggers to WARNING for the block (the exporter's passes log every rewrite at INFO)."""
+    loggers = [logging.getLogger(name) for name in names]
+    levels = [logger.level for logger in loggers]
+    try:
+        for logger in loggers:
+            logger.setLevel(logging.WARNING)
+        yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
 
 
 def onnx_session(path: str | Path, threads: int = 1):

@@ -86,9 +86,12 @@ class Latency:
 
 
 def time_interleaved(
-    runs: Mapping[str, Callable[[], object]], warmup: int = 5, repeats: int = 20
+    runs: Mapping[str, Callable[[], object]],
+    warmup: int = 5,
+    repeats: int = 20,
+    clock: Callable[[], float] = time.perf_counter,
 ) -> dict[str, list[float]]:
-    """Wall-clock seconds of every call of each run, the runs taking turns.
+    """Seconds of every call of each run (wall clock by default), the runs taking turns.
 
     ``warmup`` untimed rounds come first; then ``repeats`` timed rounds call every run once, starting each round
     one run later (round-robin), so slow drifts of a shared machine (load, frequency) hit all runs alike.
@@ -97,6 +100,7 @@ def time_interleaved(
         runs: Name -> zero-argument callable (it must finish its work before returning, e.g. synchronise CUDA).
         warmup: Untimed rounds (>= 0).
         repeats: Timed rounds (>= 1).
+        clock: Seconds counter read around each call (``time.process_time`` for CPU time).
 
     Returns:
         Name -> ``repeats`` durations in seconds, in call order.
@@ -116,9 +120,9 @@ def time_interleaved(
     for round_index in range(repeats):
         shift = round_index % len(names)
         for name in names[shift:] + names[:shift]:
-            start = time.perf_counter()
+            start = clock()
             runs[name]()
-            times[name].append(time.perf_counter() - start)
+            times[name].append(clock() - start)
     return times
 
 
