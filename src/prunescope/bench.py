@@ -120,7 +120,7 @@ def sp2ps_section(cfg: DictConfig, workdir: Path) -> list[dict[str, Any]]:
     s = cfg.sp2ps
     return sp2ps_cost(
         list(s.models), s.method, int(s.batches), int(s.batch_size), int(s.classification_batch_size),
-        int(cfg.warmup), int(cfg.repeats), s.clock,
+        int(s.warmup), int(cfg.repeats), s.clock,
     )  # fmt: skip
 
 

@@ -35,8 +35,8 @@ def random_batches(count: int, batch_size: int, input_shape: Sequence[int], seed
 def calibration_cost(
     make_net: Callable[[], nn.Module],
     input_shape: Sequence[int],
-    batch_size: int = 8,
-    batches: int = 4,
+    batch_size: int = 4,
+    batches: int = 2,
     memory_batches: Sequence[int] = (4, 32),
     warmup: int = 3,
     repeats: int = 20,

@@ -38,9 +38,9 @@ def pruning_time(
     criteria: Sequence[str] = tuple(CRITERIA),
     ratio: float = 0.5,
     scope: str = "global",
-    batch_size: int = 8,
-    calibration_batches: int = 4,
-    warmup: int = 1,
+    batch_size: int = 4,
+    calibration_batches: int = 2,
+    warmup: int = 0,
     repeats: int = 3,
     seed: int = 0,
 ) -> list[dict[str, Any]]:

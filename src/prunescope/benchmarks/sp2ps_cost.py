@@ -95,7 +95,7 @@ def library_evaluation(
 
 
 def sp2ps_cost(
-    models: Iterable[str] = MODELS,
+    models: Iterable[str] = ("vgg16", "unet"),
     method: str = "gradcam",
     batches: int = 1,
     batch_size: int = 4,
