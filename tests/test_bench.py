@@ -68,15 +68,13 @@ def test_every_section_writes_its_figures(make_cfg, tmp_path: Path) -> None:
     }
     profile = written["speedup"]["profiles"]["segnet"]
     assert any("conv" in row["operator"] for row in profile["eager_operators"])
-    assert any(
-        row["operator"] == "ScatterElements" for row in profile["onnxruntime_operators"]
-    )  # the unpooling
+    unpooling = [row for row in profile["onnxruntime_operators"] if row["operator"] == "ScatterElements"]
+    assert unpooling and unpooling[0]["baseline_ms"] > 0
+    assert 0 < profile["eager_bound"]["mac_share"] <= 1 and finite(profile["onnxruntime_bound"]["speedup"])
     assert all(finite(r["fast_over_floor"]) for r in written["sp2ps"])
     calibration = written["calibration"]
-    assert finite(calibration["pca_covariance_over_forward"]) and set(calibration["peak_mb"]["msd"]) == {
-        "1",
-        "2",
-    }
+    assert finite(calibration["pca_covariance_over_forward"])
+    assert set(calibration["peak_mb"]["msd"]) == {"1", "2"}
     assert finite(written["training"]["lightning_over_plain"])
     assert "PruningCallback" in written["training"]["callbacks"]
     assert [r["method"] for r in written["pruning_time"]] == ["l1", "isd"]

@@ -90,9 +90,11 @@ def speedup_section(cfg: DictConfig, workdir: Path) -> dict[str, Any]:
         images = torch.randn(
             int(s.goal_batch), *variants.input_shape, generator=torch.Generator().manual_seed(0)
         )
+        channel_ratio = 1.0 / (1.0 - float(s.goal_ratio)) if s.scope == "local" else None
         profile = where_time_goes(
             variants.nets[0.0], variants.nets[float(s.goal_ratio)], images, workdir / "profiles",
-            threads=int(cfg.threads), repeats=int(s.profile_repeats),
+            threads=int(cfg.threads), repeats=int(s.profile_repeats), mac_ratio=verdict["mac_ratio"],
+            channel_ratio=channel_ratio,
         )  # fmt: skip
         profile["title"] = f"ratio {s.goal_ratio}, batch {s.goal_batch}"
         profiles[verdict["model"]] = profile
@@ -163,7 +165,7 @@ def bench(cfg: DictConfig, command: str = "prunescope-bench") -> dict[str, Any]:
     Intermediate files (ONNX exports, the training section's run folder) live in a temporary folder.
     """
     check_bench_config(cfg)
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     threads = torch.get_num_threads()
     torch.set_num_threads(int(cfg.threads))
     out_dir = Path(cfg.paths.output_dir)
@@ -196,6 +198,7 @@ def bench(cfg: DictConfig, command: str = "prunescope-bench") -> dict[str, Any]:
     finally:
         torch.set_num_threads(threads)
     results["seconds"]["total"] = time.perf_counter() - started
+    results["seconds"]["cpu_total"] = time.process_time() - cpu_started
     write_json_atomic(out_dir / "bench.json", results)
     (out_dir / "bench.md").write_text(render(results))
     return results

@@ -27,6 +27,12 @@ from torch.utils.flop_counter import FlopCounterMode
 from prunescope.deploy import export_onnx, fold_batch_norm, run_onnx
 
 MAC_LAYERS = (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)
+MAC_OPERATORS = {
+    "aten::mkldnn_convolution", "aten::convolution", "aten::_convolution", "aten::conv2d", "aten::thnn_conv2d",
+    "aten::slow_conv_transpose2d", "aten::conv_transpose2d", "aten::addmm", "aten::mm", "aten::linear",
+    "Conv", "ConvTranspose", "FusedConv", "NhwcFusedConv", "Gemm", "MatMul", "FusedGemm",
+}  # fmt: skip
+"""Operators whose work is multiply-accumulates (PyTorch ATen and ONNX Runtime names)."""
 
 
 def torch_operator_ms(call: Callable[[], object], repeats: int) -> dict[str, float]:
@@ -132,6 +138,20 @@ def operator_rows(
     ]
 
 
+def attainable_speedup(
+    baseline: dict[str, float], mac_ratio: float, channel_ratio: float
+) -> dict[str, float]:
+    """The speed-up if MAC operators sped up by ``mac_ratio`` and every other operator by ``channel_ratio``.
+
+    Element-wise, pooling and unpooling work scales with the activations (channels), not with the MACs (channels
+    squared); this is the ceiling of a perfect convolution library on the baseline's measured time split.
+    """
+    total = sum(baseline.values())
+    mac_ms = sum(ms for op, ms in baseline.items() if op in MAC_OPERATORS)
+    bound = total / (mac_ms / mac_ratio + (total - mac_ms) / channel_ratio)
+    return {"mac_share": mac_ms / total, "speedup": bound, "over_mac_ratio": bound / mac_ratio}
+
+
 def where_time_goes(
     baseline: nn.Module,
     pruned: nn.Module,
@@ -140,6 +160,8 @@ def where_time_goes(
     threads: int = 1,
     repeats: int = 10,
     top: int = 12,
+    mac_ratio: float | None = None,
+    channel_ratio: float | None = None,
 ) -> dict[str, Any]:
     """Operator tables (eager PyTorch and ONNX Runtime) and a per-layer table of one baseline/pruned pair.
 
@@ -147,7 +169,9 @@ def where_time_goes(
 
     Returns:
         ``{"eager_operators": rows, "onnxruntime_operators": rows, "layers": rows}``; layer rows hold ``layer``,
-        ``baseline_macs``, ``pruned_macs``, ``mac_ratio``, ``baseline_ms``, ``pruned_ms``, ``time_ratio``.
+        ``baseline_macs``, ``pruned_macs``, ``mac_ratio``, ``baseline_ms``, ``pruned_ms``, ``time_ratio``; with
+        ``mac_ratio`` and ``channel_ratio`` also ``eager_bound`` / ``onnxruntime_bound``
+        (:func:`attainable_speedup` of each runtime's baseline operator times).
     """
     baseline, pruned = baseline.eval(), pruned.eval()
     folded = {
@@ -177,7 +201,14 @@ def where_time_goes(
         }
         for name in sorted(base_ms, key=lambda n: -base_ms[n])[:top]
     ]
+    bounds = {}
+    if mac_ratio is not None and channel_ratio is not None:
+        bounds = {
+            "eager_bound": attainable_speedup(eager["baseline"], mac_ratio, channel_ratio),
+            "onnxruntime_bound": attainable_speedup(ort["baseline"], mac_ratio, channel_ratio),
+        }
     return {
+        **bounds,
         "eager_operators": operator_rows(eager["baseline"], eager["pruned"], top),
         "onnxruntime_operators": operator_rows(ort["baseline"], ort["pruned"], top),
         "layers": layers,

@@ -112,8 +112,16 @@ def speedup_markdown(section: Mapping[str, Any]) -> str:
             ("onnxruntime_operators", "ONNX Runtime (kernel time)"),
         ):
             totals = profile[key.replace("operators", "total_ms")]
+            bound = profile.get(key.replace("operators", "bound"))
+            ceiling = (
+                f" Convolutions are {100 * bound['mac_share']:.0f}% of the baseline's time; if they sped up by the "
+                f"full MAC ratio and everything else by the channel ratio, the speed-up would be "
+                f"{bound['speedup']:.2f}× ({bound['over_mac_ratio']:.2f} of the MAC ratio)."
+                if bound
+                else ""
+            )
             parts += [
-                f"{label}: total {totals['baseline']:.1f} → {totals['pruned']:.1f} ms per forward",
+                f"{label}: total {totals['baseline']:.1f} → {totals['pruned']:.1f} ms per forward.{ceiling}",
                 "",
                 table(
                     ["operator", "baseline ms", "pruned ms", "time ratio", "share of pruned"],
@@ -160,7 +168,8 @@ def render(results: Mapping[str, Any]) -> str:
         f"Machine: {meta['machine']}. Threads: {meta['threads']} (PyTorch intra-op and ONNX Runtime). "
         f"torch {meta['versions'].get('torch')}, onnxruntime {meta['versions'].get('onnxruntime')}. "
         f"Median of {meta['repeats']} timed runs after {meta['warmup']} warm-up, variants interleaved. "
-        f"Wall time of the whole run: {results['seconds']['total']:.0f} s.",
+        f"Wall time of the whole run: {results['seconds']['total']:.0f} s "
+        f"({results['seconds'].get('cpu_total', 0):.0f} s of CPU time).",
         "",
         f"Command: `{meta['command']}`",
     ]
@@ -241,6 +250,8 @@ def render(results: Mapping[str, Any]) -> str:
             "",
             table(["model", *methods], [[m, *(v.get(k) for k in methods)] for m, v in by_model.items()]),
         ]
-    seconds = ", ".join(f"{k} {v:.0f}" for k, v in results["seconds"].items() if k != "total")
+    seconds = ", ".join(
+        f"{k} {v:.0f}" for k, v in results["seconds"].items() if k not in ("total", "cpu_total")
+    )
     parts += ["", f"Seconds per section: {seconds}.", ""]
     return "\n".join(parts)
