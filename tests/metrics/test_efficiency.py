@@ -7,11 +7,15 @@ import torch
 from torch import nn
 
 from prunescope.metrics.efficiency import (
+    LATENCY_RUNTIME,
+    compare_latency,
     count_macs,
     count_params,
+    measure_latency,
     measure_latency_ms,
     model_size_mb,
     profile_model,
+    time_interleaved,
 )
 
 
@@ -70,6 +74,54 @@ def test_latency_is_positive_and_grows_with_work() -> None:
 def test_latency_rejects_bad_repeats() -> None:
     with pytest.raises(ValueError, match="repeats"):
         measure_latency_ms(nn.Identity(), torch.zeros(1), repeats=0)
+
+
+def test_latency_records_runtime_batch_and_threads() -> None:
+    latency = measure_latency(tiny_net(), torch.randn(3, 3, 8, 8), warmup=1, repeats=2)
+    assert latency.ms > 0
+    assert (latency.runtime, latency.batch, latency.threads) == (LATENCY_RUNTIME, 3, torch.get_num_threads())
+    assert (latency.warmup, latency.repeats) == (1, 2)
+    assert latency.fields() == {
+        "latency_ms": latency.ms,
+        "latency_runtime": "eager",
+        "latency_batch": 3,
+        "latency_threads": torch.get_num_threads(),
+    }
+
+
+def test_interleaved_timing_takes_turns_round_robin() -> None:
+    calls: list[str] = []
+    runs = {name: (lambda name=name: calls.append(name)) for name in "abc"}
+    times = time_interleaved(runs, warmup=1, repeats=4)
+    # a warm-up round, then each timed round starts one run later
+    assert calls == list("abc" + "abc" + "bca" + "cab" + "abc")
+    assert {name: len(seconds) for name, seconds in times.items()} == {"a": 4, "b": 4, "c": 4}
+    assert all(s >= 0 for seconds in times.values() for s in seconds)
+
+
+@pytest.mark.parametrize(("warmup", "repeats"), [(-1, 5), (0, 0)])
+def test_interleaved_timing_rejects_bad_counts(warmup: int, repeats: int) -> None:
+    with pytest.raises(ValueError, match="warmup >= 0 and repeats >= 1"):
+        time_interleaved({"a": lambda: None}, warmup=warmup, repeats=repeats)
+
+
+def test_compare_latency_times_each_net_in_eval_mode_and_restores_modes() -> None:
+    seen: dict[str, bool] = {}
+
+    class Probe(nn.Module):
+        def __init__(self, name: str) -> None:
+            super().__init__()
+            self.name = name
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            seen[self.name] = self.training or seen.get(self.name, False)
+            return x
+
+    nets = {"baseline": Probe("baseline").train(), "pruned": Probe("pruned").eval()}
+    result = compare_latency(nets, torch.zeros(4, 2), warmup=0, repeats=3)
+    assert seen == {"baseline": False, "pruned": False}
+    assert nets["baseline"].training and not nets["pruned"].training
+    assert set(result) == {"baseline", "pruned"} and {r.batch for r in result.values()} == {4}
 
 
 @pytest.mark.parametrize("training", [True, False])

@@ -93,6 +93,21 @@ def test_streaming_covariance_equals_torch_cov() -> None:
     assert stats.pixels == 4 * 3 * 4 * 6 and stats.images == 12
 
 
+def test_spatial_std_without_covariance_equals_torch_std() -> None:
+    """The MSD-only path (no outer products) reads float32 maps and accumulates in float64."""
+    generator = torch.Generator().manual_seed(1)
+    batches = [
+        3.0 + torch.rand(2, 4, 5, 7, generator=generator) for _ in range(3)
+    ]  # mean well above the spread
+    stats = FeatureStatistics(4, with_covariance=False)
+    for maps in batches:
+        stats.update(maps)
+    per_image_std = torch.cat([m.double().flatten(2).std(dim=2, correction=0) for m in batches])
+    torch.testing.assert_close(stats.spatial_std_mean, per_image_std.mean(dim=0))
+    torch.testing.assert_close(stats.mean, torch.cat([m.double() for m in batches]).mean(dim=(0, 2, 3)))
+    assert stats.outer.numel() == 0
+
+
 def test_collection_hooks_post_activation_and_cleans_up() -> None:
     net = tiny_net().train()
     x = torch.randn(2, 3, 8, 8)

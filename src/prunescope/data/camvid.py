@@ -23,7 +23,12 @@ from prunescope.data.file_checks import (
     validate_split,
 )
 from prunescope.data.seeded_datamodule import SeededDataModule
-from prunescope.data.segmentation_transforms import build_eval_transform, build_train_transform
+from prunescope.data.segmentation_transforms import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    build_eval_transform,
+    build_train_transform,
+)
 
 CAMVID_CLASSES = [
     "Sky", "Building", "Pole", "Road", "Pavement", "Tree",
@@ -229,6 +234,8 @@ class CamVidDataModule(SeededDataModule):
     ignore_index = CAMVID_VOID
     task = "segmentation"
     class_names = list(CAMVID_CLASSES)
+    input_mean = IMAGENET_MEAN
+    input_std = IMAGENET_STD
 
     def __init__(
         self,

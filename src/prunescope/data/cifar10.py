@@ -146,6 +146,8 @@ class CIFAR10DataModule(SeededDataModule):
     ignore_index = None
     task = "classification"
     class_names = list(CIFAR10_CLASSES)
+    input_mean = CIFAR10_MEAN
+    input_std = CIFAR10_STD
 
     def __init__(
         self,

@@ -152,6 +152,8 @@ class DigitScenesDataModule(SeededDataModule):
     ignore_index = None
     task = "segmentation"
     class_names = ["background", *[str(d) for d in range(10)]]
+    input_mean = (SCENE_MEAN,) * 3
+    input_std = (SCENE_STD,) * 3
 
     def __init__(
         self,

@@ -65,6 +65,8 @@ class DigitsDataModule(SeededDataModule):
     ignore_index = None
     task = "classification"
     class_names = [str(d) for d in range(10)]
+    input_mean = (SCENE_MEAN,) * 3
+    input_std = (SCENE_STD,) * 3
 
     def __init__(
         self,

@@ -14,8 +14,9 @@ class SeededDataModule(pl.LightningDataModule):
 
     The training loader shuffles with a ``torch.Generator`` seeded by ``seed`` (same seed → same order, epoch
     by epoch) and drops the last incomplete batch when the set has more than one batch (a batch of one breaks
-    BatchNorm after global pooling). Subclasses set ``num_classes``, ``ignore_index``, ``task`` and
-    ``class_names`` and fill ``train_dataset`` / ``val_dataset`` / ``test_dataset`` in ``setup``.
+    BatchNorm after global pooling). Subclasses set ``num_classes``, ``ignore_index``, ``task``,
+    ``class_names`` and the input normalisation ``input_mean`` / ``input_std`` (per channel, for pixels scaled
+    to [0, 1]: a network sees ``(x - mean) / std``) and fill ``train_dataset`` / ``val_dataset`` / ``test_dataset`` in ``setup``.
 
     Args:
         batch_size: samples per batch (all three loaders).
@@ -29,6 +30,8 @@ class SeededDataModule(pl.LightningDataModule):
     ignore_index: int | None
     task: str
     class_names: list[str]
+    input_mean: tuple[float, ...]
+    input_std: tuple[float, ...]
 
     def __init__(
         self, batch_size: int, num_workers: int = 0, seed: int | None = 0, pin_memory: bool = False

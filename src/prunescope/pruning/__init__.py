@@ -3,12 +3,14 @@
 from prunescope.pruning.api import (
     PruningPlan,
     PruningResult,
+    apply_plan,
     make_criterion,
     plan_pruning,
     prunable_layers,
     prunable_units,
     prune,
     replay,
+    round_channels_down,
 )
 from prunescope.pruning.criteria import CRITERIA
 from prunescope.pruning.options import PruningConfig, PruningOptions
@@ -19,10 +21,12 @@ __all__ = [
     "PruningOptions",
     "PruningPlan",
     "PruningResult",
+    "apply_plan",
     "make_criterion",
     "plan_pruning",
     "prunable_layers",
     "prunable_units",
     "prune",
     "replay",
+    "round_channels_down",
 ]

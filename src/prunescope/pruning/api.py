@@ -20,7 +20,7 @@ from prunescope.pruning.coupling import declared_ties, merge_tied_groups, tie_cl
 from prunescope.pruning.criteria import CRITERIA, Criterion
 from prunescope.pruning.groups import ChannelUnit, build_graph, iter_groups, prune_unit
 from prunescope.pruning.options import PruningOptions
-from prunescope.pruning.selection import Limits, protect_producers
+from prunescope.pruning.selection import Limits, lowest, protect_producers
 
 RECORD_OPS = ("channels", "unet_levels")
 
@@ -228,6 +228,18 @@ def prune(
         model, example_inputs, method, ratio, scope, calibration, ignored_layers, round_to, min_channels,
         calibration_batches, method_options,
     )  # fmt: skip
+    return apply_plan(model, example_inputs, plan, method, float(ratio))
+
+
+def apply_plan(
+    model: nn.Module, example_inputs: torch.Tensor, plan: PruningPlan, method: str, ratio: float
+) -> PruningResult:
+    """Remove the channels of ``plan`` from ``model`` in place; counts, indices and record as in :func:`prune`.
+
+    Raises:
+        RuntimeError: The output shape changed (an output layer is missing from ``output_layer_names``).
+    """
+    example_inputs = example_inputs.to(_device(model))
     params_before = count_params(model)
     macs_before, shape_before = count_macs_and_shape(model, example_inputs)
     kept, removed = plan.per_layer()
@@ -265,6 +277,58 @@ def prune(
         record=record,
         details=details,
     )
+
+
+def round_channels_down(
+    model: nn.Module,
+    example_inputs: torch.Tensor,
+    multiple: int,
+    method: str = "l1",
+    calibration: Iterable | None = None,
+    ignored_layers: Sequence[str] | None = None,
+    calibration_batches: int = 4,
+    method_options: dict | None = None,
+) -> PruningResult:
+    """Prune every unit of ``model`` down to the nearest multiple of ``multiple`` (in place).
+
+    For an already pruned network, whose removed filters are gone: a unit of ``C >= multiple`` channels loses
+    its ``C mod multiple`` lowest-scoring channels under ``method``; a unit of fewer than ``multiple`` channels
+    is left as it is. (At prune time, :func:`prune`'s ``round_to`` rounds kept counts *up* instead.)
+
+    Args:
+        model: Network (output layers are never pruned).
+        example_inputs: Input batch used to trace the network.
+        multiple: Channel multiple (e.g. 8 or 16 for vector units), >= 1.
+        method: Criterion that picks the channels (one of ``CRITERIA``).
+        calibration: Batches for criteria that need them (taylor, pca_nci, isd).
+        ignored_layers: Module names kept intact.
+        calibration_batches: Batches of ``calibration`` used.
+        method_options: Criterion options.
+
+    Returns:
+        The result; ``ratio`` is the fraction of the prunable filters removed.
+
+    Raises:
+        ValueError: Invalid multiple, method, option or layer name, or calibration missing (before any work).
+    """
+    if isinstance(multiple, bool) or not isinstance(multiple, int) or multiple < 1:
+        raise ValueError(f"multiple must be a positive integer, got {multiple!r}")
+    PruningOptions(
+        method, 0.0, "local", None, 1, (), calibration_batches, dict(method_options or {})
+    ).validate()
+    criterion = make_criterion(method, method_options)
+    if criterion.needs_calibration and calibration is None:
+        raise ValueError(f"method {method!r} needs calibration batches (calibration=None)")
+    example_inputs = example_inputs.to(_device(model))
+    graph, units = prunable_units(model, example_inputs, ignored_layers)
+    limits = Limits(min_channels=1, round_to=multiple)
+    criterion.prepare(model, graph, units, calibration, int(calibration_batches))
+    removal = {
+        u.name: lowest(criterion(u), limits.removal(u.channels, u.channels % limits.round_to)) for u in units
+    }
+    plan = PruningPlan(graph, units, removal, criterion)
+    before, after = plan.filters()
+    return apply_plan(model, example_inputs, plan, method, 1.0 - after / before if before else 0.0)
 
 
 def replay(model: nn.Module, record: Sequence[dict]) -> nn.Module:

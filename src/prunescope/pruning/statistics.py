@@ -56,14 +56,25 @@ class FeatureStatistics:
             maps = maps[:, :, None, None]
         if maps.shape[1] != self.channels:
             raise ValueError(f"expected {self.channels} channels, got maps of shape {tuple(maps.shape)}")
-        maps = maps.detach().to(torch.float64)
-        samples = maps.transpose(0, 1).reshape(self.channels, -1)  # C x (B*H*W)
-        self.pixels += samples.shape[1]
-        self.images += maps.shape[0]
-        self.total += samples.sum(dim=1).cpu()
+        # Per image b and channel c, the spatial std comes from the sums of x and x^2 over H*W (float64), so the
+        # maps are read in place: with covariance, sum x^2 is the diagonal of the per-image products X_b X_b^T
+        # that the outer-product sum needs anyway; without it, a float64-accumulated norm of the float32 maps.
+        flat = maps.detach().flatten(2)  # (B, C, H*W)
+        per_image = flat.shape[2]
+        per_image_total = flat.sum(dim=2, dtype=torch.float64)  # (B, C)
         if self.with_covariance:
-            self.outer += (samples @ samples.T).cpu()
-        self.spatial_std_total += maps.flatten(2).std(dim=2, correction=0).sum(dim=0).cpu()
+            flat = flat.to(torch.float64)
+            products = torch.bmm(flat, flat.transpose(1, 2))  # (B, C, C)
+            self.outer += products.sum(dim=0).cpu()
+            per_image_squares = products.diagonal(dim1=1, dim2=2)
+        else:
+            per_image_squares = torch.linalg.vector_norm(flat, dim=2, dtype=torch.float64).square()
+        self.pixels += flat.shape[0] * per_image
+        self.images += flat.shape[0]
+        self.total += per_image_total.sum(dim=0).cpu()
+        mean = per_image_total / per_image
+        variance = (per_image_squares / per_image - mean.square()).clamp_min(0.0)
+        self.spatial_std_total += variance.sqrt().sum(dim=0).cpu()
 
     @property
     def mean(self) -> torch.Tensor:

@@ -7,19 +7,16 @@ For each model, on the same batches, seconds per test sample of
 - (c) ``library``: pytorch-grad-cam's own batched call (one per target group) for both models + the same scoring;
   its targets are built beforehand and not timed (favours (c)).
 
-Goals: (a)/(b) ≤ 1.3 at the default target layers, (c)/(a) ≥ 2. The "pruned" model is a copy with perturbed
+Goals: (a)/(b) <= 1.3 at the default target layers, (c)/(a) >= 2. The "pruned" model is a copy with perturbed
 weights; the models are randomly initialised (BatchNorm statistics randomised), which leaves the costs unchanged.
-Times are process CPU time by default (``--clock wall`` for wall time): on a shared machine CPU time is the
-stable measure; use ``--threads`` for the intra-op threads.
-
-    python experiments/benchmarks/sp2ps_cost.py [--models vgg16 unet smp_unet] [--batches 3] [--repeats 3]
 """
 
 from __future__ import annotations
 
-import argparse
+import statistics
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -27,10 +24,13 @@ from torch import Tensor, nn
 from prunescope.cam import cam_pairs, library_cams, target_groups
 from prunescope.data.digit_scenes import DigitScenesDataModule
 from prunescope.metrics import Sp2PS
+from prunescope.metrics.efficiency import time_interleaved
 from prunescope.models import build_model
 from prunescope.models.stand_ins import perturbed_copy, randomise_batch_norm
 
 Batch = tuple[Tensor, Tensor]
+MODELS = ("vgg16", "unet", "smp_unet")
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
 
 
 def classification_setup(batches: int, batch_size: int) -> tuple[nn.Module, list[Batch], int, str]:
@@ -95,70 +95,63 @@ def library_evaluation(
     return metric.compute()
 
 
-def measure(
-    baseline: nn.Module,
-    data: list[Batch],
-    num_classes: int,
-    args: argparse.Namespace,
-    clock: Callable[[], float],
-) -> tuple[int, dict, dict, float, float, float]:
-    """Samples, fast and library results, and the best (a), (b), (c) seconds over interleaved repeats."""
-    pruned = perturbed_copy(baseline, scale=0.1)
-    with torch.no_grad():
-        groups = [target_groups(baseline.task, labels, baseline(images)) for images, labels in data]
-    runs = {
-        "fast": lambda: fast_evaluation(baseline, pruned, data, num_classes, args.method),
-        "floor": lambda: floor_evaluation(baseline, pruned, data),
-        "library": lambda: library_evaluation(baseline, pruned, data, groups, num_classes, args.method),
-    }
-    results = {name: run() for name, run in runs.items()}  # warm-up
-    best = dict.fromkeys(runs, float("inf"))
-    for _ in range(args.repeats):
-        for name, run in runs.items():
-            start = clock()
-            run()
-            best[name] = min(best[name], clock() - start)
-    samples = sum(len(images) for images, _ in data)
-    return samples, results["fast"], results["library"], best["fast"], best["floor"], best["library"]
+def sp2ps_cost(
+    models: Iterable[str] = ("vgg16", "unet"),
+    method: str = "gradcam",
+    batches: int = 1,
+    batch_size: int = 4,
+    classification_batch_size: int = 64,
+    warmup: int = 1,
+    repeats: int = 20,
+    clock: str = "wall",
+) -> list[dict[str, Any]]:
+    """One row per model: median seconds per test sample of (a), (b), (c) over interleaved repeats, and ratios.
 
+    Row keys: ``model``, ``layer``, ``samples``, ``pairs``, ``skipped``, ``fast_ms``, ``floor_ms``,
+    ``library_ms`` (per sample), ``fast_over_floor`` (goal <= 1.3), ``library_over_fast`` (goal >= 2) and
+    ``sp2ps_difference`` (|Sp2PS of (a) - Sp2PS of (c)|).
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--models", nargs="+", default=["vgg16", "unet", "smp_unet"], choices=["vgg16", "unet", "smp_unet"]
-    )
-    parser.add_argument("--method", default="gradcam")
-    parser.add_argument("--batches", type=int, default=3)
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--clock", choices=["cpu", "wall"], default="cpu")
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    clock = time.process_time if args.clock == "cpu" else time.perf_counter
-
+    Raises:
+        ValueError: Unknown model or clock.
+    """
+    models = list(models)
+    unknown = sorted(set(models) - set(MODELS))
+    if unknown or clock not in CLOCKS:
+        raise ValueError(f"sp2ps models must be among {list(MODELS)} and clock in {list(CLOCKS)}")
     rows = []
-    for name in args.models:
+    for name in models:
         if name == "vgg16":
-            baseline, data, num_classes, label = classification_setup(args.batches, 4 * args.batch_size)
+            baseline, data, num_classes, label = classification_setup(batches, classification_batch_size)
         else:
-            baseline, data, num_classes, label = segmentation_setup(name, args.batches, args.batch_size)
-        rows.append((label, baseline.cam_target_layer, *measure(baseline, data, num_classes, args, clock)))
-
-    print(
-        f"Sp2PS cost per test sample ({args.method}, {args.clock} time, {args.threads} thread(s), "
-        f"best of {args.repeats} interleaved repeats)"
-    )
-    header = f"{'model':28} {'layer':24} {'n':>4} {'pairs':>6} {'skip':>5} {'(a) fast ms':>12} {'(b) floor ms':>13} {'(c) lib ms':>11} {'a/b':>6} {'c/a':>6} {'|dSp2PS|':>9}"
-    print(header)
-    print("-" * len(header))
-    for label, layer, samples, result, reference, fast, floor, library in rows:
-        print(
-            f"{label:28} {layer:24} {samples:>4} {result['pairs']:>6} {result['skipped']:>5} "
-            f"{1e3 * fast / samples:>12.2f} {1e3 * floor / samples:>13.2f} {1e3 * library / samples:>11.2f} "
-            f"{fast / floor:>6.2f} {library / fast:>6.2f} {abs(result['sp2ps'] - reference['sp2ps']):>9.1e}"
+            baseline, data, num_classes, label = segmentation_setup(name, batches, batch_size)
+        pruned = perturbed_copy(baseline, scale=0.1)
+        with torch.no_grad():
+            groups = [target_groups(baseline.task, labels, baseline(images)) for images, labels in data]
+        fast = fast_evaluation(baseline, pruned, data, num_classes, method)
+        library = library_evaluation(baseline, pruned, data, groups, num_classes, method)
+        runs = {
+            "fast": lambda b=baseline, p=pruned, d=data, n=num_classes: fast_evaluation(b, p, d, n, method),
+            "floor": lambda b=baseline, p=pruned, d=data: floor_evaluation(b, p, d),
+            "library": lambda b=baseline, p=pruned, d=data, g=groups, n=num_classes: library_evaluation(
+                b, p, d, g, n, method
+            ),
+        }
+        times = time_interleaved(runs, warmup=warmup, repeats=repeats, clock=CLOCKS[clock])
+        samples = sum(len(images) for images, _ in data)
+        per_sample = {key: 1e3 * statistics.median(seconds) / samples for key, seconds in times.items()}
+        rows.append(
+            {
+                "model": label,
+                "layer": baseline.cam_target_layer,
+                "samples": samples,
+                "pairs": int(fast["pairs"]),
+                "skipped": int(fast["skipped"]),
+                "fast_ms": per_sample["fast"],
+                "floor_ms": per_sample["floor"],
+                "library_ms": per_sample["library"],
+                "fast_over_floor": per_sample["fast"] / per_sample["floor"],
+                "library_over_fast": per_sample["library"] / per_sample["fast"],
+                "sp2ps_difference": abs(float(fast["sp2ps"]) - float(library["sp2ps"])),
+            }
         )
-
-
-if __name__ == "__main__":
-    main()
+    return rows
