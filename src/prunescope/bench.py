@@ -36,11 +36,10 @@ from prunescope.benchmarks.runtimes import RUNTIMES
 from prunescope.benchmarks.sp2ps_cost import sp2ps_cost
 from prunescope.benchmarks.speedup import build_variants, speedup_rows, time_variants
 from prunescope.benchmarks.training_overhead import training_overhead
+from prunescope.run_dirs import register_resolvers
 
 log = logging.getLogger(__name__)
 SECTIONS = ("speedup", "sp2ps", "calibration", "training", "pruning_time")
-from prunescope.run_dirs import register_resolvers
-
 register_resolvers()  # run_suffix and project_root, used by conf/
 
 

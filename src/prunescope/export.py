@@ -22,10 +22,9 @@ from prunescope.deploy import (
     input_shape,
     load_source,
 )
-
-log = logging.getLogger(__name__)
 from prunescope.run_dirs import register_resolvers
 
+log = logging.getLogger(__name__)
 register_resolvers()  # run_suffix and project_root, used by conf/
 
 
