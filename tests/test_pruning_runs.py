@@ -166,3 +166,13 @@ def test_sp2ps_command_refuses_checkpoints_of_different_data(make_cfg, tmp_path:
         ConfigError, match=r"different data settings \(image_size: 32 != 48\); pass force=true"
     ):
         score_checkpoints(sp2ps_cfg)
+
+
+def test_latency_is_recorded_with_its_conditions_and_one_measurement(make_cfg) -> None:
+    values = run(make_cfg("pruning=l1", "pruning.ratio=0.5", "sp2ps=false"))
+    for side in ("baseline", "pruned"):
+        assert values[f"{side}.latency_runtime"] == "eager"
+        assert values[f"{side}.latency_batch"] == 1
+        assert values[f"{side}.latency_threads"] >= 1
+        assert values[f"{side}.latency_ms"] > 0
+    assert values["speedup"] == pytest.approx(values["baseline.latency_ms"] / values["pruned.latency_ms"])

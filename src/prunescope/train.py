@@ -58,8 +58,9 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         if parts.pruning is not None:
             report.layers = layer_stage(parts, report.baseline)
             report.pruned = prune_finetune_stage(parts, report.baseline)
+            pruned = report.pruned
             report.tested = test_stage(
-                parts, report.pruned.trainer, report.pruned.module, report.pruned.sp2ps
+                parts, pruned.trainer, pruned.module, pruned.sp2ps, report.baseline.module
             )
         values = report.write("completed")
         log_final_metrics(parts.loggers, values)

@@ -131,7 +131,10 @@ def test_profile_restores_training_mode(training: bool) -> None:
     profile = profile_model(net, x, warmup=0, repeats=2)
     assert net.training is training
     assert all(m.training is training for m in net.modules())
-    assert set(profile) == {"params", "macs", "size_mb", "latency_ms"}
+    assert set(profile) == {
+        "params", "macs", "size_mb", "latency_ms", "latency_runtime", "latency_batch", "latency_threads"
+    }  # fmt: skip
+    assert profile["latency_runtime"] == "eager" and profile["latency_batch"] == 2
     assert profile["params"] == count_params(net)
     assert profile["macs"] == count_macs(net, x)
 

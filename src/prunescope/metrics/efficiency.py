@@ -208,10 +208,11 @@ def measure_latency_ms(
 def profile_model(
     net: nn.Module, example_input: torch.Tensor, warmup: int = 5, repeats: int = 20
 ) -> dict[str, Any]:
-    """``{"params", "macs", "size_mb", "latency_ms"}`` of ``net`` on ``example_input`` (see the single functions)."""
+    """``params``, ``macs``, ``size_mb`` and the :meth:`Latency.fields` (``latency_ms``, ``latency_runtime``,
+    ``latency_batch``, ``latency_threads``) of ``net`` on ``example_input`` (see the single functions)."""
     return {
         "params": count_params(net),
         "macs": count_macs(net, example_input),
         "size_mb": model_size_mb(net),
-        "latency_ms": measure_latency_ms(net, example_input, warmup=warmup, repeats=repeats),
+        **measure_latency(net, example_input, warmup=warmup, repeats=repeats).fields(),
     }

@@ -5,7 +5,8 @@ Keys are grouped by prefix (documented in README, "metrics.json schema"):
 - ``run.*``       identity and outcome: model, data, method, scope, ratio, seed, schedule, status, error, name, ...
 - ``quality.metric``  the main quality metric: ``miou`` (segmentation) or ``acc`` (classification)
 - ``baseline.*`` / ``pruned.*``  quality (``miou``, ``pixel_acc``, ``iou_per_class`` or ``acc``) and cost
-  (``params``, ``macs``, ``size_mb``, ``latency_ms``)
+  (``params``, ``macs``, ``size_mb``, ``latency_ms`` with ``latency_runtime``, ``latency_batch``,
+  ``latency_threads``; for a pruned run both latencies come from one interleaved measurement)
 - ``prune.*``     what the pruning did: ``ratio_target``, ``ratio_removed`` (measured fraction of prunable filters),
   ``steps_done``, ``levels_removed`` and, for ``layers.levels: auto``, ``levels_baseline_metric`` /
   ``levels_metric_<k>``
@@ -131,6 +132,7 @@ class RunReport:
         values.update(self._pruning_values(run, times))
         if tested is not None:
             values.update(_prefixed("pruned", {**tested.quality, **tested.cost}))
+            values.update(_prefixed("baseline", tested.baseline_latency or {}))
             times["test"] = tested.seconds
             if tested.sp2ps is not None:
                 scores = dict(tested.sp2ps.values)

@@ -9,7 +9,7 @@ from typing import Any
 import pytorch_lightning as pl
 
 from prunescope.cam.callback import Sp2PSCallback, Sp2PSResult
-from prunescope.metrics.efficiency import profile_model
+from prunescope.metrics.efficiency import compare_latency, profile_model
 from prunescope.modules import TaskModule
 from prunescope.modules.divergence import assert_finite_weights
 from prunescope.pipeline.parts import RunParts
@@ -45,6 +45,8 @@ class TestResult:
         cost: ``params``, ``macs``, ``size_mb``, ``latency_ms`` (:func:`prunescope.metrics.efficiency.profile_model`).
         seconds: the test loop without the Sp2PS scoring.
         sp2ps: Sp2PS of the module against the baseline, when it was scored.
+        baseline_latency: the baseline's :meth:`~prunescope.metrics.efficiency.Latency.fields`, timed interleaved
+            with the tested module's (same runtime, batch, threads and moment), when a baseline was given.
     """
 
     __test__ = False  # not a pytest class
@@ -53,12 +55,18 @@ class TestResult:
     cost: dict[str, Any]
     seconds: float
     sp2ps: Sp2PSResult | None = None
+    baseline_latency: dict[str, Any] | None = None
 
 
 def test_stage(
-    parts: RunParts, trainer: pl.Trainer, module: TaskModule, sp2ps: Sp2PSCallback | None = None
+    parts: RunParts,
+    trainer: pl.Trainer,
+    module: TaskModule,
+    sp2ps: Sp2PSCallback | None = None,
+    baseline: TaskModule | None = None,
 ) -> TestResult:
-    """Test ``module`` with ``trainer`` (whose callbacks include ``sp2ps`` when given), then profile its cost."""
+    """Test ``module`` with ``trainer`` (whose callbacks include ``sp2ps`` when given), then profile its cost;
+    with ``baseline``, both latencies come from one interleaved measurement (the speed-up's two figures)."""
     assert_finite_weights(module, "the tested model")
     start = time.perf_counter()
     quality = test_module(trainer, module, parts.datamodule) if parts.cfg.get("test") else {}
@@ -66,8 +74,15 @@ def test_stage(
     scores = sp2ps.result if sp2ps is not None else None
     if scores is not None:
         seconds -= scores.seconds
-    cost = profile_model(module.net, parts.example.to(module.device), repeats=parts.latency_repeats)
-    return TestResult(quality=quality, cost=cost, seconds=seconds, sp2ps=scores)
+    example = parts.example.to(module.device)
+    cost = profile_model(module.net, example, repeats=parts.latency_repeats)
+    baseline_latency = None
+    if baseline is not None:
+        nets = {"baseline": baseline.net.to(module.device), "pruned": module.net}
+        latencies = compare_latency(nets, example, repeats=parts.latency_repeats)
+        cost.update(latencies["pruned"].fields())
+        baseline_latency = latencies["baseline"].fields()
+    return TestResult(quality, cost, seconds, scores, baseline_latency)
 
 
 test_module.__test__ = False  # type: ignore[attr-defined]
