@@ -25,6 +25,8 @@ from omegaconf import DictConfig, open_dict
 
 from prunescope import CONFIG_DIR
 from prunescope.instantiate import build_module, build_trainer, fresh_callbacks, instantiate_group
+from prunescope.modules.divergence import DivergenceGuard
+from prunescope.pruning.callback import PruningCallback
 from prunescope.seeding import seed_run
 
 
@@ -102,12 +104,11 @@ def training_overhead(
     lightning, plain, names = [], [], []
     for _ in range(rounds):
         module = copy.deepcopy(baseline)
-        pruning = instantiate(cfg.pruning)
-        pruning.set_baseline(baseline.net)
+        pruning = PruningCallback(instantiate(cfg.pruning), teacher=baseline.net)
         sp2ps = instantiate(cfg.cam)
         sp2ps.set_baseline(baseline.net)
         timer = StepTimer()
-        callbacks = [pruning, sp2ps, *fresh_callbacks(cfg), timer]
+        callbacks = [pruning, DivergenceGuard("fine-tune"), sp2ps, *fresh_callbacks(cfg), timer]
         trainer = build_trainer(
             cfg,
             callbacks=callbacks,

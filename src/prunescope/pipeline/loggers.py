@@ -41,7 +41,15 @@ class _AppendingWriter(ExperimentWriter):
 
 class ResumableCSVLogger(CSVLogger):
     """``CSVLogger`` whose ``metrics.csv`` keeps the rows of earlier attempts: a run resumed in its run dir has
-    every epoch in one file (an epoch logged both before a kill and after the resume appears twice)."""
+    every epoch in one file (an epoch logged both before a kill and after the resume appears twice).
+
+    Defaults: ``<save_dir>/csv/metrics.csv`` (``name="csv"``, ``version=""``: one fixed folder per run dir).
+    """
+
+    def __init__(
+        self, save_dir: str, name: str = "csv", version: int | str | None = "", **kwargs: Any
+    ) -> None:
+        super().__init__(save_dir, name=name, version=version, **kwargs)
 
     @property
     @rank_zero_experiment
