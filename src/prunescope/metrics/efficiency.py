@@ -205,14 +205,21 @@ def measure_latency_ms(
     return measure_latency(net, example_input, warmup=warmup, repeats=repeats).ms
 
 
-def profile_model(
-    net: nn.Module, example_input: torch.Tensor, warmup: int = 5, repeats: int = 20
-) -> dict[str, Any]:
-    """``params``, ``macs``, ``size_mb`` and the :meth:`Latency.fields` (``latency_ms``, ``latency_runtime``,
-    ``latency_batch``, ``latency_threads``) of ``net`` on ``example_input`` (see the single functions)."""
+def profile_counts(net: nn.Module, example_input: torch.Tensor) -> dict[str, Any]:
+    """``params``, ``macs`` and ``size_mb`` of ``net`` on ``example_input`` (no timing)."""
     return {
         "params": count_params(net),
         "macs": count_macs(net, example_input),
         "size_mb": model_size_mb(net),
+    }
+
+
+def profile_model(
+    net: nn.Module, example_input: torch.Tensor, warmup: int = 5, repeats: int = 20
+) -> dict[str, Any]:
+    """:func:`profile_counts` and the :meth:`Latency.fields` (``latency_ms``, ``latency_runtime``,
+    ``latency_batch``, ``latency_threads``) of ``net`` on ``example_input``."""
+    return {
+        **profile_counts(net, example_input),
         **measure_latency(net, example_input, warmup=warmup, repeats=repeats).fields(),
     }

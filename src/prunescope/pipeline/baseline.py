@@ -14,7 +14,7 @@ from prunescope.baselines import BaselineCache
 from prunescope.baselines.cache import CKPT_NAME as BASELINE_CKPT
 from prunescope.checkpoints import load_checkpoint_into, resume_path, save_checkpoint
 from prunescope.instantiate import build_module, build_trainer, fresh_callbacks
-from prunescope.metrics.efficiency import profile_model
+from prunescope.metrics.efficiency import profile_counts, profile_model
 from prunescope.modules import TaskModule
 from prunescope.modules.divergence import DivergenceGuard
 from prunescope.pipeline.parts import RunParts
@@ -152,5 +152,9 @@ def baseline_stage(parts: RunParts) -> BaselineResult:
         module, quality, source, trained_here = _load_or_build(parts)
         seconds = time.perf_counter() - start
     quality = {k: v for k, v in quality.items() if k != "train_seconds"}
-    cost = profile_model(module.net, parts.example.to(module.device), repeats=parts.latency_repeats)
+    example = parts.example.to(module.device)
+    if parts.pruning is None:
+        cost = profile_model(module.net, example, repeats=parts.latency_repeats)
+    else:  # its latency is timed by the test stage, interleaved with the pruned model's
+        cost = profile_counts(module.net, example)
     return BaselineResult(module, quality, cost, seconds, source, trained_here)

@@ -9,7 +9,7 @@ from typing import Any
 import pytorch_lightning as pl
 
 from prunescope.cam.callback import Sp2PSCallback, Sp2PSResult
-from prunescope.metrics.efficiency import compare_latency, profile_model
+from prunescope.metrics.efficiency import compare_latency, profile_counts, profile_model
 from prunescope.modules import TaskModule
 from prunescope.modules.divergence import assert_finite_weights
 from prunescope.pipeline.parts import RunParts
@@ -75,13 +75,14 @@ def test_stage(
     if scores is not None:
         seconds -= scores.seconds
     example = parts.example.to(module.device)
-    cost = profile_model(module.net, example, repeats=parts.latency_repeats)
-    baseline_latency = None
-    if baseline is not None:
-        nets = {"baseline": baseline.net.to(module.device), "pruned": module.net}
-        latencies = compare_latency(nets, example, repeats=parts.latency_repeats)
-        cost.update(latencies["pruned"].fields())
-        baseline_latency = latencies["baseline"].fields()
+    if baseline is None:
+        return TestResult(
+            quality, profile_model(module.net, example, repeats=parts.latency_repeats), seconds, scores
+        )
+    nets = {"baseline": baseline.net.to(module.device), "pruned": module.net}
+    latencies = compare_latency(nets, example, repeats=parts.latency_repeats)
+    cost = {**profile_counts(module.net, example), **latencies["pruned"].fields()}
+    baseline_latency = latencies["baseline"].fields()
     return TestResult(quality, cost, seconds, scores, baseline_latency)
 
 

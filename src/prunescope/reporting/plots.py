@@ -52,6 +52,14 @@ PLOTS: dict[str, tuple[Axis, Axis]] = {
 }
 
 
+def _panel_grid(count: int) -> tuple[Figure, Any]:
+    """A figure with ``count`` panels, at most ``MAX_PANEL_COLUMNS`` per row; its axes, flattened."""
+    columns = min(count, MAX_PANEL_COLUMNS)
+    rows = math.ceil(count / columns)
+    figure = Figure(figsize=(PANEL_WIDTH_IN * columns, PANEL_HEIGHT_IN * rows), layout="constrained")
+    return figure, figure.subplots(rows, columns, squeeze=False).ravel()
+
+
 def _value(row: Mapping[str, Any], key: str, scale: float) -> tuple[float, float] | None:
     """(mean, std) of ``key`` in a summary row, scaled; the group keys (ratio) carry no std."""
     mean = row.get(f"{key}.mean", row.get(key) if key.startswith("run.") else None)
@@ -87,10 +95,7 @@ def plot_panel_figure(
             panels.append((table, x_label, y_label, y_key, series))
     if not panels:
         return None
-    columns = min(len(panels), MAX_PANEL_COLUMNS)
-    rows = math.ceil(len(panels) / columns)
-    figure = Figure(figsize=(PANEL_WIDTH_IN * columns, PANEL_HEIGHT_IN * rows), layout="constrained")
-    axes = figure.subplots(rows, columns, squeeze=False).ravel()
+    figure, axes = _panel_grid(len(panels))
     for ax, (table, x_label, y_label, y_key, series) in zip(axes, panels, strict=False):
         for label, points in series.items():
             points.sort()
@@ -151,10 +156,7 @@ def pareto_figure(
             panels.append((table, y_label, series, base_point))
     if not panels:
         return None
-    columns = min(len(panels), MAX_PANEL_COLUMNS)
-    rows = math.ceil(len(panels) / columns)
-    figure = Figure(figsize=(PANEL_WIDTH_IN * columns, PANEL_HEIGHT_IN * rows), layout="constrained")
-    axes = figure.subplots(rows, columns, squeeze=False).ravel()
+    figure, axes = _panel_grid(len(panels))
     for ax, (table, y_label, series, base_point) in zip(axes, panels, strict=False):
         points = [(x, y) for values in series.values() for x, y, _, _ in values]
         for label, values in series.items():
