@@ -19,7 +19,7 @@ from prunescope.modules import TaskModule
 from prunescope.modules.divergence import DivergenceGuard
 from prunescope.pipeline.parts import RunParts
 from prunescope.pipeline.testing import test_module
-from prunescope.seeding import seed_run
+from prunescope.seeding import baseline_seed, seed_run
 
 
 @dataclass
@@ -53,7 +53,7 @@ def baseline_key_material(cfg: DictConfig) -> dict[str, Any]:
             key: OmegaConf.select(trainer, key)
             for key in ("max_epochs", "min_epochs", "limit_train_batches", "limit_val_batches", "precision")
         },
-        "seed": cfg.get("seed"),
+        "seed": baseline_seed(cfg),
     }
 
 
@@ -61,7 +61,7 @@ def train_baseline(cfg: DictConfig, datamodule: pl.LightningDataModule, out_dir:
     """Train a baseline in ``out_dir``, write ``out_dir/baseline.ckpt`` as soon as training ends, then test it
     (:func:`test_baseline`); returns its test metrics."""
     started = time.perf_counter()
-    seed_run(cfg)
+    seed_run(cfg, baseline=True)
     module = build_module(cfg, datamodule)
     trainer = build_trainer(
         cfg,
