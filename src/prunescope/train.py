@@ -21,6 +21,7 @@ from prunescope.config_checks import ConfigError
 from prunescope.dashboards import log_run_dashboards
 from prunescope.data import DataFileError, DatasetNotFoundError
 from prunescope.modules.divergence import DivergenceError
+from prunescope.objectives import configured_objectives, objective_values
 from prunescope.pipeline import (
     RunReport,
     baseline_stage,
@@ -100,8 +101,9 @@ def print_summary(values: dict[str, Any]) -> None:
 
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="train")
-def main(cfg: DictConfig) -> float | None:
-    """Entry point; in a multirun a failing job is recorded as failed and the sweep goes on."""
+def main(cfg: DictConfig) -> float | list[float] | None:
+    """Entry point; returns the run's ``objectives`` to a sweeper (a float for one, a list for several; None for a
+    failed job). In a multirun a failing job is recorded as failed and the sweep goes on."""
     multirun = HydraConfig.get().mode == RunMode.MULTIRUN
     try:
         values = run(cfg)
@@ -123,8 +125,7 @@ def main(cfg: DictConfig) -> float | None:
             return None
         raise
     print_summary(values)
-    metric = values.get("quality.metric")
-    return values.get(f"pruned.{metric}", values.get(f"baseline.{metric}"))
+    return objective_values(values, configured_objectives(cfg.get("objectives")))
 
 
 if __name__ == "__main__":
