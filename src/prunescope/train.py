@@ -29,10 +29,12 @@ from prunescope.pipeline import (
     layer_stage,
     prune_finetune_stage,
     run_identity,
+    single_process_trainer,
     test_stage,
 )
 from prunescope.pipeline.loggers import finish_wandb, log_final_metrics
 from prunescope.pipeline.metrics_file import completed_values
+from prunescope.process_rank import is_follower
 from prunescope.run_dirs import RunDirInUse, claim_run_dir, register_resolvers
 from prunescope.signals import RunInterrupted, interrupt_on_signals, restore_signal_handlers
 
@@ -51,12 +53,16 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     Stages: build the parts → baseline (trained here, cached or loaded) → for a pruning run: U-Net layer pruning →
     filter pruning + fine-tune → test (quality and Sp2PS). Each stage returns what it measured; ``RunReport``
     writes ``metrics.json`` from those results (``running`` at the start, ``completed`` or ``failed`` at the end).
+    Under ``trainer=ddp`` only rank 0 claims the run dir and writes ``metrics.json``, and a pruning run's test stage
+    (quality, Sp2PS, CAM grid, latency) runs on rank 0 alone, on one device.
     """
-    run_dir_lock = claim_run_dir(cfg.paths.output_dir)
-    report = RunReport(Path(cfg.paths.output_dir) / "metrics.json", run_identity(cfg))
+    follower = is_follower()  # a further DDP rank: same stages, no files of its own
+    run_dir_lock = None if follower else claim_run_dir(cfg.paths.output_dir)
+    report = RunReport(Path(cfg.paths.output_dir) / "metrics.json", run_identity(cfg), read_only=follower)
     if cfg.get("skip_completed") and (done := completed_values(report.path, report.identity)) is not None:
         log.info("%s holds this run, completed; skip_completed=true returns its metrics", report.path)
-        run_dir_lock.release()
+        if run_dir_lock is not None:
+            run_dir_lock.release()
         return done
     report.write("running")
     handlers = interrupt_on_signals()
@@ -68,9 +74,11 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             report.layers = layer_stage(parts, report.baseline)
             report.pruned = prune_finetune_stage(parts, report.baseline)
             pruned = report.pruned
-            report.tested = test_stage(
-                parts, pruned.trainer, pruned.module, pruned.sp2ps, report.baseline.module
-            )
+            if not follower:  # under DDP rank 0 tests alone, so test metrics and Sp2PS files are whole
+                trainer = single_process_trainer(parts, pruned.trainer, pruned.sp2ps)
+                report.tested = test_stage(
+                    parts, trainer, pruned.module, pruned.sp2ps, report.baseline.module
+                )
         values = report.write("completed")
         log_final_metrics(parts.loggers, values)
         log_run_dashboards(parts.loggers, cfg, values, getattr(parts.datamodule, "class_names", None))
@@ -82,7 +90,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     finally:
         restore_signal_handlers(handlers)
         finish_wandb()
-        run_dir_lock.release()
+        if run_dir_lock is not None:
+            run_dir_lock.release()
 
 
 def print_summary(values: dict[str, Any]) -> None:

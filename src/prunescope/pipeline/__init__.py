@@ -10,7 +10,7 @@ from prunescope.pipeline.finetune import PrunedResult, prune_finetune_stage
 from prunescope.pipeline.layers import LayerResult, layer_stage
 from prunescope.pipeline.metrics_file import RunReport, run_identity
 from prunescope.pipeline.parts import RunParts, build_parts
-from prunescope.pipeline.testing import TestResult, test_stage
+from prunescope.pipeline.testing import TestResult, single_process_trainer, test_stage
 
 __all__ = [
     "BaselineResult",
@@ -24,5 +24,6 @@ __all__ = [
     "layer_stage",
     "prune_finetune_stage",
     "run_identity",
+    "single_process_trainer",
     "test_stage",
 ]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,7 +22,11 @@ from prunescope.modules import TaskModule
 from prunescope.modules.divergence import DivergenceGuard
 from prunescope.pipeline.parts import RunParts
 from prunescope.pipeline.testing import test_module
+from prunescope.process_rank import is_follower
 from prunescope.seeding import baseline_seed, seed_run
+
+FOLLOWER_WAIT_S = 600.0
+"""How long a further DDP rank waits for rank 0's baseline checkpoint after their common training and test."""
 
 
 @dataclass
@@ -123,6 +129,8 @@ def _load_or_build(parts: RunParts) -> tuple[TaskModule, dict[str, Any], str, bo
             trainer = build_trainer(cfg, callbacks=[], loggers=False, enable_checkpointing=False)
             metrics = test_module(trainer, module, datamodule)
         return module, dict(metrics), str(ckpt_path), False
+    if is_follower():
+        return _follow_baseline(cfg, datamodule, module)
     if cfg.baseline.get("cache"):
         cache = BaselineCache(
             Path(cfg.paths.baselines_dir),
@@ -140,6 +148,38 @@ def _load_or_build(parts: RunParts) -> tuple[TaskModule, dict[str, Any], str, bo
     metrics = train_baseline(cfg, datamodule, out_dir)
     load_checkpoint_into(module, out_dir / BASELINE_CKPT)
     return module, metrics, str(out_dir / BASELINE_CKPT), True
+
+
+def _follow_baseline(
+    cfg: DictConfig, datamodule: pl.LightningDataModule, module: TaskModule
+) -> tuple[TaskModule, dict[str, Any], str, bool]:
+    """A further DDP rank's baseline: it takes part in rank 0's baseline training (when rank 0 trains one) in a
+    scratch folder, then loads the checkpoint rank 0 wrote (the cache entry, or ``<run dir>/baseline``)."""
+    if cfg.baseline.get("cache"):
+        cache = BaselineCache(Path(cfg.paths.baselines_dir))
+        entry = cache.lookup(baseline_key_material(cfg))
+        if entry is None:  # rank 0 is training it now, in a fit this rank must join
+            with tempfile.TemporaryDirectory(prefix="prunescope-rank-") as scratch:
+                train_baseline(cfg, datamodule, Path(scratch))
+            entry = _wait_for(lambda: cache.lookup(baseline_key_material(cfg)), "the cached baseline")
+        load_checkpoint_into(module, entry.ckpt_path)
+        return module, dict(entry.metrics), str(entry.ckpt_path), False
+    ckpt = Path(cfg.paths.output_dir) / "baseline" / BASELINE_CKPT
+    with tempfile.TemporaryDirectory(prefix="prunescope-rank-") as scratch:
+        metrics = train_baseline(cfg, datamodule, Path(scratch))
+    _wait_for(lambda: ckpt if ckpt.is_file() else None, str(ckpt))
+    load_checkpoint_into(module, ckpt)
+    return module, metrics, str(ckpt), False
+
+
+def _wait_for(find: Callable[[], Any], what: str, timeout_s: float = FOLLOWER_WAIT_S) -> Any:
+    """Poll ``find()`` until it returns something (rank 0 finishing a file after the last collective)."""
+    deadline = time.monotonic() + timeout_s
+    while (found := find()) is None:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"rank 0 did not write {what} within {timeout_s:.0f} s")
+        time.sleep(0.2)
+    return found
 
 
 def baseline_stage(parts: RunParts) -> BaselineResult:

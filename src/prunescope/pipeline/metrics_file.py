@@ -126,6 +126,7 @@ class RunReport:
 
     path: Path
     identity: dict[str, Any]
+    read_only: bool = False
     quality_metric: str | None = None
     baseline: BaselineResult | None = None
     layers: LayerResult | None = None
@@ -198,7 +199,9 @@ class RunReport:
         return out
 
     def write(self, status: str, error: BaseException | None = None) -> dict[str, Any]:
-        """Assemble :meth:`values` and write ``metrics.json`` atomically; returns the values."""
+        """Assemble :meth:`values` and write ``metrics.json`` atomically (not when ``read_only``: a further DDP rank);
+        returns the values."""
         values = self.values(status, error)
-        write_json_atomic(self.path, values)
+        if not self.read_only:
+            write_json_atomic(self.path, values)
         return values

@@ -9,6 +9,7 @@ from typing import Any
 import pytorch_lightning as pl
 
 from prunescope.cam.callback import Sp2PSCallback, Sp2PSResult
+from prunescope.instantiate import build_trainer
 from prunescope.metrics.efficiency import compare_latency, profile_counts, profile_model
 from prunescope.modules import TaskModule
 from prunescope.modules.divergence import assert_finite_weights
@@ -56,6 +57,24 @@ class TestResult:
     seconds: float
     sp2ps: Sp2PSResult | None = None
     baseline_latency: dict[str, Any] | None = None
+
+
+def single_process_trainer(
+    parts: RunParts, fit_trainer: pl.Trainer, sp2ps: Sp2PSCallback | None = None
+) -> pl.Trainer:
+    """The trainer the test stage uses: the fit's own (one step axis for the loggers), or, after a multi-process
+    (DDP) fit, a one-device trainer with the same loggers and the Sp2PS callback, for rank 0 to test alone."""
+    if fit_trainer.world_size == 1:
+        return fit_trainer
+    return build_trainer(
+        parts.cfg,
+        callbacks=[sp2ps] if sp2ps is not None else [],
+        loggers=parts.loggers or False,
+        devices=1,
+        num_nodes=1,
+        strategy="auto",
+        sync_batchnorm=False,
+    )
 
 
 def test_stage(
