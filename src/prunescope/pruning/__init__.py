@@ -3,6 +3,7 @@
 from prunescope.pruning.api import (
     PruningPlan,
     PruningResult,
+    channel_ratio_for,
     count_macs,
     count_params,
     make_criterion,
@@ -11,13 +12,18 @@ from prunescope.pruning.api import (
     prunable_units,
     prune,
     replay,
+    target_count,
 )
 from prunescope.pruning.criteria import CRITERIA
+from prunescope.pruning.target import TARGETS, TargetMatch
 
 __all__ = [
     "CRITERIA",
     "PruningPlan",
     "PruningResult",
+    "TARGETS",
+    "TargetMatch",
+    "channel_ratio_for",
     "count_macs",
     "count_params",
     "make_criterion",
@@ -26,4 +32,5 @@ __all__ = [
     "prunable_units",
     "prune",
     "replay",
+    "target_count",
 ]

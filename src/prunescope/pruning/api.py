@@ -16,10 +16,12 @@ import torch_pruning as tp
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from prunescope.metrics.efficiency import count_macs, count_params
 from prunescope.pruning.coupling import declared_ties, merge_tied_groups, tie_closure
 from prunescope.pruning.criteria import CRITERIA, Criterion
 from prunescope.pruning.groups import ChannelUnit, build_graph, iter_groups, prune_unit
-from prunescope.pruning.selection import Limits, protect_producers
+from prunescope.pruning.selection import Limits, choose_removal
+from prunescope.pruning.target import TARGETS, TargetMatch, check_target, match_target
 
 SCOPES = ("global", "local")
 RECORD_OPS = ("channels", "unet_levels")
@@ -31,7 +33,7 @@ class PruningResult:
 
     Attributes:
         method: Criterion name.
-        ratio: Requested fraction of prunable filters removed.
+        ratio: Requested fraction of the ``target`` count removed.
         params_before: Parameter count before pruning.
         params_after: Parameter count after pruning.
         macs_before: Multiply-accumulates of one ``example_inputs`` forward before pruning.
@@ -39,7 +41,9 @@ class PruningResult:
         kept: Producer layer name -> kept output-channel indices (indexing before this call).
         removed: Producer layer name -> removed output-channel indices (same indexing).
         record: JSON-safe list of operations that :func:`replay` applies to a fresh model.
-        details: Criterion extras (e.g. ``tau`` found by pca_nci).
+        details: Criterion extras (e.g. ``tau`` found by pca_nci); with a cost target also ``channel_ratio``
+            (the filter ratio that met it) and ``target_achieved`` (the fraction removed, counted exactly).
+        target: What ``ratio`` counts: ``"channels"`` (prunable filters), ``"params"`` or ``"macs"``.
     """
 
     method: str
@@ -48,6 +52,7 @@ class PruningResult:
     params_after: int
     macs_before: int
     macs_after: int
+    target: str = "channels"
     kept: dict[str, list[int]] = field(default_factory=dict)
     removed: dict[str, list[int]] = field(default_factory=dict)
     record: list[dict] = field(default_factory=list)
@@ -69,12 +74,14 @@ class PruningPlan:
         units: Prunable units.
         removal: Unit name -> unit channel indices to remove.
         criterion: The criterion used (holds statistics, e.g. ``tau``).
+        match: How a cost target was met (``None`` for ``target="channels"``).
     """
 
     graph: tp.DependencyGraph
     units: list[ChannelUnit]
     removal: dict[str, list[int]]
     criterion: Criterion
+    match: TargetMatch | None = None
 
     def per_layer(self) -> tuple[dict[str, list[int]], dict[str, list[int]]]:
         """``(kept, removed)``: producer layer name -> its own output-channel indices."""
@@ -173,25 +180,60 @@ def plan_pruning(
     min_channels: int = 1,
     calibration_batches: int = 4,
     method_options: dict | None = None,
+    target: str = "channels",
 ) -> PruningPlan:
     """Choose the channels :func:`prune` would remove, without removing them (arguments as in :func:`prune`)."""
     criterion = make_criterion(method, method_options)
     _validate(ratio, scope, round_to, min_channels, calibration_batches)
+    check_target(target, criterion.uses_ratio)
     if criterion.needs_calibration and calibration is None:
         raise ValueError(f"method {method!r} needs calibration batches (calibration=None)")
+    example_inputs = example_inputs.to(_device(model))
     graph, units = prunable_units(model, example_inputs, ignored_layers)
     limits = Limits(int(min_channels), None if round_to is None else int(round_to))
     if not units or (ratio == 0 and criterion.uses_ratio):
         return PruningPlan(graph, units, {u.name: [] for u in units}, criterion)
     criterion.prepare(model, graph, units, calibration, int(calibration_batches))
-    removal = criterion.select(units, float(ratio), scope, limits)
-    removal = {u.name: protect_producers(u, removal[u.name], criterion(u), limits) for u in units}
-    return PruningPlan(graph, units, removal, criterion)
+    match = None
+    if target != "channels":
+        match = match_target(model, example_inputs, units, criterion, scope, limits, target, float(ratio))
+    channel_ratio = float(ratio) if match is None else match.ratio
+    return PruningPlan(
+        graph, units, choose_removal(criterion, units, channel_ratio, scope, limits), criterion, match
+    )
 
 
-def count_params(model: nn.Module) -> int:
-    """Number of parameters."""
-    return sum(p.numel() for p in model.parameters())
+def channel_ratio_for(
+    model: nn.Module, example_inputs: torch.Tensor, target: str, fraction: float, **prune_kwargs
+) -> float:
+    """Channel ratio at which :func:`prune` removes ``fraction`` of the ``target`` count (nothing is removed).
+
+    ``prune_kwargs`` are the other arguments of :func:`prune` (method, scope, calibration, ...). For
+    ``target="channels"`` the answer is ``fraction`` itself.
+    """
+    plan = plan_pruning(model, example_inputs, ratio=fraction, target=target, **prune_kwargs)
+    return float(fraction) if plan.match is None else plan.match.ratio
+
+
+def target_count(
+    model: nn.Module,
+    example_inputs: torch.Tensor,
+    target: str,
+    ignored_layers: Sequence[str] | None = None,
+) -> int:
+    """The count a ``target`` ratio refers to: prunable filters ``sum_u w_u C_u``, parameters or MACs.
+
+    A schedule measures it before its first step and before every step, to turn a cumulative goal into the ratio
+    of the current model: ``prunescope.pruning.schedule.step_ratio(1 - now / original, goal)``.
+    """
+    if target == "channels":
+        _, units = prunable_units(model, example_inputs.to(_device(model)), ignored_layers)
+        return sum(unit.weight * unit.channels for unit in units)
+    if target == "params":
+        return count_params(model)
+    if target == "macs":
+        return count_macs(model, example_inputs.to(_device(model)))
+    raise ValueError(f"unknown pruning target {target!r}; valid: {', '.join(TARGETS)}")
 
 
 def measure(model: nn.Module, example_inputs: torch.Tensor) -> tuple[int, tuple[int, ...]]:
@@ -209,11 +251,6 @@ def measure(model: nn.Module, example_inputs: torch.Tensor) -> tuple[int, tuple[
         model.train(was_training)
 
 
-def count_macs(model: nn.Module, example_inputs: torch.Tensor) -> int:
-    """Multiply-accumulates of one forward of ``example_inputs`` (see :func:`measure`)."""
-    return measure(model, example_inputs)[0]
-
-
 def prune(
     model: nn.Module,
     example_inputs: torch.Tensor,
@@ -226,6 +263,7 @@ def prune(
     min_channels: int = 1,
     calibration_batches: int = 4,
     method_options: dict | None = None,
+    target: str = "channels",
 ) -> PruningResult:
     """Remove output channels of ``model``'s convs in place.
 
@@ -233,8 +271,7 @@ def prune(
         model: Network (output layers in ``model.output_layer_names`` are never pruned).
         example_inputs: Input batch used to trace the network (its shape is stored in the record).
         method: One of ``CRITERIA`` (random, l1, l2, fpgm, bn_scale, taylor, pca_nci, isd).
-        ratio: Fraction of prunable filters removed, in [0, 1) (over all layers for global scope, per layer for
-            local scope). ``0`` leaves the model unchanged.
+        ratio: Fraction removed, in [0, 1), of what ``target`` names. ``0`` leaves the model unchanged.
         scope: ``"global"`` or ``"local"``.
         calibration: Iterable of ``(images, targets)`` batches; needed by taylor, pca_nci and isd.
         ignored_layers: Module names kept intact (with their sub-convs and tie partners).
@@ -243,17 +280,22 @@ def prune(
         calibration_batches: Batches of ``calibration`` used.
         method_options: Criterion options (pca_nci: ``variance``; isd: ``alpha``; taylor: ``ignore_index``;
             random: ``seed``).
+        target: ``"channels"``: ``ratio`` is the fraction of prunable filters (over all layers for global scope,
+            per layer for local scope); ``"params"`` / ``"macs"``: the fraction of the model's parameters / MACs,
+            met within 0.5 points by bisection on the filter ratio (see :mod:`prunescope.pruning.target`; not
+            with pca_nci ``variance`` or isd ``alpha``).
 
     Returns:
         Counts before/after, kept/removed indices per layer and the replay record.
 
     Raises:
-        ValueError: Invalid ratio, scope, method, option or layer name (raised before any work).
+        ValueError: Invalid ratio, scope, method, option, target or layer name (raised before any work); a cost
+            target out of reach.
     """
     example_inputs = example_inputs.to(_device(model))
     plan = plan_pruning(
         model, example_inputs, method, ratio, scope, calibration, ignored_layers, round_to, min_channels,
-        calibration_batches, method_options,
+        calibration_batches, method_options, target,
     )  # fmt: skip
     params_before = count_params(model)
     macs_before, shape_before = measure(model, example_inputs)
@@ -275,6 +317,8 @@ def prune(
             "pruning changed the output shape: an output layer is missing from output_layer_names"
         )
     details = {"tau": plan.criterion.tau} if getattr(plan.criterion, "tau", None) is not None else {}
+    if plan.match is not None:
+        details.update(channel_ratio=plan.match.ratio, target_achieved=plan.match.achieved)
     return PruningResult(
         method=method,
         ratio=float(ratio),
@@ -282,6 +326,7 @@ def prune(
         params_after=count_params(model),
         macs_before=macs_before,
         macs_after=macs_after,
+        target=target,
         kept=kept,
         removed=removed,
         record=record,

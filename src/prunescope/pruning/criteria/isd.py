@@ -80,7 +80,7 @@ class ISDCriterion(Criterion):
             return super().select(units, ratio, scope, limits)
         removal = {}
         for unit in units:
-            z = self(unit)
+            z = self.scores(unit)
             wanted = int((z < -self.alpha).sum())
             removal[unit.name] = lowest(z, limits.removal(unit.channels, wanted))
         return removal

@@ -109,12 +109,14 @@ class PCANCICriterion(Criterion):
         self, units: Sequence[ChannelUnit], ratio: float, scope: str, limits: Limits
     ) -> dict[str, list[int]]:
         if self.variance is None and scope == "local":
-            return select_by_rank(units, {u.name: self(u) for u in units}, ratio, scope, limits)
+            return select_by_rank(units, {u.name: self.scores(u) for u in units}, ratio, scope, limits)
         self.tau = (
             self.variance if self.variance is not None else bisect_variance(self.curves, units, ratio, limits)
         )
         removal = {}
         for unit in units:
             keep = components_for_variance(self.curves[unit.name], self.tau)
-            removal[unit.name] = lowest(self(unit), limits.removal(unit.channels, unit.channels - keep))
+            removal[unit.name] = lowest(
+                self.scores(unit), limits.removal(unit.channels, unit.channels - keep)
+            )
         return removal
