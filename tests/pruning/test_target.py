@@ -97,7 +97,8 @@ def test_params_target_lands_within_half_a_point(name: str, method: str) -> None
 @pytest.mark.parametrize(
     ("name", "method", "scope"),
     [
-        *itertools.product(("unet", "segnet", "vgg16"), ("l1", "pca_nci", "isd"), ("global",)),
+        # not the tiny VGG: one of its 8 full-resolution channels holds 1.6% of its MACs
+        *itertools.product(("unet", "segnet", "deeplabv3plus"), ("l1", "pca_nci", "isd"), ("global",)),
         *itertools.product(("unet", "deeplabv3plus"), ("fpgm", "taylor"), ("local",)),
     ],
 )
