@@ -84,7 +84,16 @@ def test_callback_scores_logs_and_draws(tmp_path, baseline_and_pruned) -> None:
 
     result = callback.result
     assert result is not None
-    assert set(result) == {"sp2ps", "spatial", "spectral", "pairs", "skipped", "per_class", "seconds"}
+    assert set(result) == {
+        "sp2ps",
+        "spatial",
+        "spectral",
+        "hm_of_means",
+        "pairs",
+        "skipped",
+        "per_class",
+        "seconds",
+    }
     # 2 batches of 5 samples: classes 0-2 in every sample, class 3 in the even ones
     assert result["pairs"] + result["skipped"] == 10 * 3 + 5
     assert 0.0 < result["sp2ps"] < 1.0

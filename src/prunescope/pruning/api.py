@@ -42,7 +42,8 @@ class PruningResult:
         removed: Producer layer name -> removed output-channel indices (same indexing).
         record: JSON-safe list of operations that :func:`replay` applies to a fresh model.
         details: Criterion extras (e.g. ``tau`` found by pca_nci); with a cost target also ``channel_ratio``
-            (the filter ratio that met it) and ``target_achieved`` (the fraction removed, counted exactly).
+            (the filter ratio that met it), ``target_achieved`` (the fraction removed, counted exactly) and
+            ``target_probes`` (selections evaluated).
         target: What ``ratio`` counts: ``"channels"`` (prunable filters), ``"params"`` or ``"macs"``.
     """
 
@@ -318,7 +319,11 @@ def prune(
         )
     details = {"tau": plan.criterion.tau} if getattr(plan.criterion, "tau", None) is not None else {}
     if plan.match is not None:
-        details.update(channel_ratio=plan.match.ratio, target_achieved=plan.match.achieved)
+        details.update(
+            channel_ratio=plan.match.ratio,
+            target_achieved=plan.match.achieved,
+            target_probes=plan.match.probes,
+        )
     return PruningResult(
         method=method,
         ratio=float(ratio),
