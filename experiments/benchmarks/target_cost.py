@@ -59,7 +59,13 @@ def main() -> None:
         for method in args.methods:
             kwargs = dict(method=method, calibration=calibration, calibration_batches=args.batches)
             start = time.process_time()
-            matched = prune(copy.deepcopy(template), example, ratio=args.fraction, target="params", **kwargs)
+            try:
+                matched = prune(
+                    copy.deepcopy(template), example, ratio=args.fraction, target="params", **kwargs
+                )
+            except ValueError as error:  # e.g. pca_nci with fewer calibration images than channels
+                print(f"| {name} | {method} | | | | | {error} |")
+                continue
             params_seconds = time.process_time() - start
             ratio = matched.details["channel_ratio"]
             start = time.process_time()
