@@ -177,3 +177,14 @@ def test_unreachable_target_names_the_most_that_can_be_removed() -> None:
     net = fresh("vgg16")  # widths 8 to 64: with min_channels=16, layers of 8 and 16 channels stay intact
     with pytest.raises(ValueError, match=r"out of reach: global l1 pruning removes at most 0\.[0-8]"):
         prune(net, example_for("vgg16"), method="l1", ratio=0.9, min_channels=16, target="params")
+
+
+def test_pca_nci_target_below_its_smallest_removal_is_refused() -> None:
+    """Untrained BN statistics leave dead channels: PCA drops them at any variance, so 5% cannot be met."""
+    torch.manual_seed(0)
+    net = build_model("vgg16", **MODELS["vgg16"])
+    calibration = calibration_for("vgg16")
+    with pytest.raises(ValueError, match="out of reach: global pca_nci pruning removes at least 0"):
+        prune(
+            net, example_for("vgg16"), method="pca_nci", ratio=0.05, calibration=calibration, target="params"
+        )

@@ -91,8 +91,8 @@ def match_target(
             equal width by ``1e-7 / C``, see :func:`prunescope.pruning.selection.local_count`).
 
     Raises:
-        ValueError: ``fraction`` is out of reach (more than the largest selection removes, or no ratio lands
-            within ``tolerance``).
+        ValueError: ``fraction`` is out of reach (more than the largest selection removes, less than the
+            smallest, or no ratio lands within ``tolerance``).
     """
     cost = PlanCost(model, example_inputs, units)
     probes = 0
@@ -103,11 +103,17 @@ def match_target(
         return cost.drop(choose_removal(criterion, units, ratio, scope, limits), target)
 
     low, high = 0.0, RATIO_CEILING
-    low_value, high_value = 0.0, achieved(high)
+    low_value, high_value = achieved(low), achieved(high)
     if fraction > high_value + tolerance:
         raise ValueError(
             f"target {target}={fraction:.4f} is out of reach: {scope} {criterion.name} pruning removes at most "
             f"{high_value:.4f} of the {target} (min_channels/round_to and never-pruned layers keep the rest)"
+        )
+    if fraction < low_value - tolerance:
+        raise ValueError(
+            f"target {target}={fraction:.4f} is out of reach: {scope} {criterion.name} pruning removes at least "
+            f"{low_value:.4f} of the {target} (pca_nci: a layer with fewer calibration pixels than channels, or "
+            "with dead channels, has fewer principal components than channels)"
         )
     while high - low > resolution and min(high_value - fraction, fraction - low_value) > tolerance / 10:
         middle = (low + high) / 2
@@ -123,7 +129,6 @@ def match_target(
         raise ValueError(
             f"target {target}={fraction:.4f} cannot be matched within {tolerance}: {scope} {criterion.name} "
             f"selections jump from {low_value:.4f} to {high_value:.4f} at channel ratio {high:.6f} (one channel "
-            "holds that much of a small network; pca_nci removes many channels at once when a layer has fewer "
-            "calibration pixels than channels)"
+            "of a small network holds that much)"
         )
     return TargetMatch(target, float(fraction), float(ratio), float(value), probes)
