@@ -14,6 +14,7 @@ from typing import Any
 
 from prunescope.pruning.criteria import CRITERIA
 from prunescope.pruning.schedule import SCHEDULE_KINDS, step_epochs
+from prunescope.pruning.target import check_target
 
 SCOPES = ("global", "local")
 FINETUNE_SCHEDULES = ("cosine", "constant", "step")
@@ -33,6 +34,8 @@ class PruningOptions:
         calibration_batches: batches of the calibration data used for statistics / gradients (>= 1).
         method_options: criterion options (pca_nci ``variance``, isd ``alpha``, taylor ``ignore_index``, random
             ``seed``).
+        target: what ``ratio`` is a fraction of: ``channels`` (prunable filters), ``params`` or ``macs`` (the
+            model's counts, matched within 0.5 points by bisection; :mod:`prunescope.pruning.target`).
     """
 
     method: str = "pca_nci"
@@ -43,6 +46,7 @@ class PruningOptions:
     ignored_layers: tuple[str, ...] = ()
     calibration_batches: int = 4
     method_options: dict[str, Any] = field(default_factory=dict)
+    target: str = "channels"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "ignored_layers", tuple(self.ignored_layers or ()))
@@ -57,7 +61,7 @@ class PruningOptions:
             problems.append(f"unknown method {self.method!r} (valid: {', '.join(CRITERIA)})")
         else:
             try:
-                make_criterion(self.method, self.method_options)
+                check_target(self.target, make_criterion(self.method, self.method_options).uses_ratio)
             except (TypeError, ValueError) as error:
                 problems.append(str(error))
         if not 0.0 <= float(self.ratio) < 1.0:
