@@ -102,10 +102,14 @@ def _all_zero(inputs: torch.Tensor) -> torch.Tensor:
     return inputs.transpose(0, 1).reshape(inputs.shape[1], -1).abs().amax(dim=1) == 0
 
 
-@pytest.mark.parametrize("name", list(TINY_MODELS))
-def test_statistics_equal_those_of_each_readers_input_slice(name: str) -> None:
+@pytest.mark.parametrize(
+    ("name", "kwargs"),
+    [*TINY_MODELS.items(), ("vgg16", TINY_MODELS["vgg16"] | {"head": "cifar_fc"})],  # + hidden Linear units
+    ids=[*TINY_MODELS, "vgg16_cifar_fc"],
+)
+def test_statistics_equal_those_of_each_readers_input_slice(name: str, kwargs: dict) -> None:
     torch.manual_seed(0)
-    net = build_model(name, **TINY_MODELS[name]).eval()
+    net = build_model(name, **kwargs).eval()
     leaky_activations(net)
     x = torch.randn(2, 3, 32, 32)
     _, units = prunable_units(net, x)

@@ -1,7 +1,8 @@
 """Public pruning API: ``prune`` a model in place and ``replay`` a pruning record on a fresh one.
 
 Channels are physically removed with Torch-Pruning's ``DependencyGraph`` (coupled convs, BatchNorms,
-concatenations and residual additions follow automatically); ties invisible to autograd (SegNet unpool indices)
+concatenations and residual additions follow automatically); the output features of hidden Linear layers are
+units like conv channels (see :mod:`prunescope.pruning.groups`); ties invisible to autograd (SegNet unpool indices)
 are merged by :mod:`prunescope.pruning.coupling`.
 """
 
@@ -158,7 +159,7 @@ def prunable_units(
 def prunable_layers(
     model: nn.Module, example_inputs: torch.Tensor, ignored_layers: Sequence[str] | None = None
 ) -> list[str]:
-    """Names of the convs whose output channels :func:`prune` may remove."""
+    """Names of the convs (and hidden Linears) whose output channels (features) :func:`prune` may remove."""
     _, units = prunable_units(model, example_inputs, ignored_layers)
     return [name for unit in units for name in unit.layer_names]
 
@@ -247,7 +248,7 @@ def prune(
     method_options: dict | None = None,
     target: str = "channels",
 ) -> PruningResult:
-    """Remove output channels of ``model``'s convs in place.
+    """Remove output channels of ``model``'s convs (and output features of its hidden Linears) in place.
 
     Args:
         model: Network (output layers in ``model.output_layer_names`` are never pruned).

@@ -9,6 +9,9 @@ input channels before and ``o'`` / ``i'`` after (``K`` = kernel elements, ``g`` 
     linear                   params = o' i' + o'                   MACs' = MACs · o' i' / (o i)
     BatchNorm (affine)       params = 2 o'
 
+A hidden Linear pruned on its output features (a unit of its own, e.g. VGG-16 ``cifar_fc``) loses ``o`` like a conv
+producer, its BatchNorm1d ``o`` like a norm, and the Linear reading it ``i``.
+
 Layer MACs are measured once by forward hooks (``B · o · H_out W_out · i / g · K`` for convs, input elements
 ``· o / g · K`` for transposed convs, output elements ``· i`` for linears); their sum is checked against
 :func:`prunescope.metrics.efficiency.count_macs` (``FlopCounterMode``), so a network whose MACs come from elsewhere is

@@ -7,7 +7,9 @@ channels that hold the unit's channels, in unit order, through the dependency gr
 decoder conv reading ``cat(skip, up)`` gives the skip's unit and the up-conv's unit their own slices; a ResNet
 stage's residual stream is seen after the addition and ReLU; a transposed up-conv's output is seen without a
 ReLU; a SegNet decoder conv's output is seen unpooled; a linear after flattening sees ``H x W`` features per
-channel. One :class:`FeatureStatistics` per reader; criteria combine them (see ``pca_nci`` and ``isd``).
+channel; the units of a hidden Linear (its output features, e.g. VGG-16 ``cifar_fc``) are seen by the next Linear
+as ``(B, F)``, each feature a 1 x 1 map (one sample per image, spatial std 0). One :class:`FeatureStatistics` per
+reader; criteria combine them (see ``pca_nci`` and ``isd``).
 
 Every pixel of an observed map ``A`` (``B x C x H x W``) is one sample of a C-dimensional vector. With ``N``
 samples, running sums ``s = sum_i a_i`` and ``S = sum_i a_i a_i^T`` (float64) give

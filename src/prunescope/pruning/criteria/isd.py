@@ -3,7 +3,7 @@
 ``s_c = (NCI_c / max_l NCI) (MSD_c / max_l MSD)`` with ``MSD_c`` the mean over calibration images of the spatial
 std of channel c as the next layers receive it (see :mod:`prunescope.pruning.statistics`; averaged over the
 unit's readers that see more than one position per image; ``MSD = 1`` when none does, e.g. a linear after global
-pooling, so that ``s`` is NCI alone); ``z_c = (s_c - mu_l) / sigma_l`` per layer (population std; ``z = 0`` if
+pooling or the units of a hidden Linear (1 x 1 maps), so that ``s`` is NCI alone); ``z_c = (s_c - mu_l) / sigma_l`` per layer (population std; ``z = 0`` if
 ``sigma_l = 0``). Ratio mode removes the lowest z (globally, or per layer under local scope); threshold mode
 (``alpha``) removes every channel with ``z_c < -alpha``.
 """

@@ -6,7 +6,10 @@
 given directly. *Which*: layer l keeps its ``k_l`` channels of highest NCI.
 
 The covariance is that of the layer's channels as the next layers receive them (see
-:mod:`prunescope.pruning.statistics`); with several readers, ``k_l`` is the largest over the readers.
+:mod:`prunescope.pruning.statistics`); with several readers, ``k_l`` is the largest over the readers. A unit read
+without spatial extent (the units of a hidden Linear, or a conv read after global pooling) has one sample per
+calibration image: its covariance has rank below the image count, so fewer images than units leave fewer than C
+principal components and that unit loses channels at any ``tau``.
 """
 
 from __future__ import annotations
