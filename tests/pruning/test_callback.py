@@ -18,8 +18,8 @@ from prunescope.metrics.efficiency import count_macs
 from prunescope.models.unet import UNet
 from prunescope.models.vgg16 import VGG16
 from prunescope.modules import ClassificationModule, SegmentationModule
-from prunescope.pruning import PruningConfig, prunable_units, prune, replay
 from prunescope.progress import format_count
+from prunescope.pruning import PruningConfig, prunable_units, prune, replay
 from prunescope.pruning.callback import PruningCallback
 
 NUM_CLASSES = 11
