@@ -41,6 +41,9 @@ class PrunedResult:
 def prune_finetune_stage(parts: RunParts, baseline: BaselineResult) -> PrunedResult:
     """Fine-tune ``parts.module`` for ``finetune_epochs`` epochs, pruning filters on the schedule.
 
+    ``pruning.finetune.batch_size`` / ``limit_train_batches`` / ``optimizer`` set the fine-tune's own batch size,
+    training batches per epoch and optimizer arguments (the baseline's training is not affected).
+
     The module must already hold the baseline's weights (and any removed U-Net levels, see the layer stage).
     """
     assert parts.pruning is not None, "prune_finetune_stage runs only for pruning runs"
@@ -58,10 +61,24 @@ def prune_finetune_stage(parts: RunParts, baseline: BaselineResult) -> PrunedRes
         *fresh_callbacks(cfg),
         *([sp2ps] if sp2ps is not None else []),
     ]
-    trainer = build_trainer(
-        cfg, callbacks=callbacks, loggers=parts.loggers or False, max_epochs=int(cfg.finetune_epochs)
+    protocol = parts.pruning.finetune
+    limits = (
+        {} if protocol.limit_train_batches is None else {"limit_train_batches": protocol.limit_train_batches}
     )
+    trainer = build_trainer(
+        cfg,
+        callbacks=callbacks,
+        loggers=parts.loggers or False,
+        max_epochs=int(cfg.finetune_epochs),
+        **limits,
+    )
+    data_batch_size = parts.datamodule.batch_size
+    if protocol.batch_size is not None:
+        parts.datamodule.batch_size = int(protocol.batch_size)
     start = time.perf_counter()
-    trainer.fit(parts.module, datamodule=parts.datamodule, ckpt_path=resume_path(cfg))
+    try:
+        trainer.fit(parts.module, datamodule=parts.datamodule, ckpt_path=resume_path(cfg))
+    finally:
+        parts.datamodule.batch_size = data_batch_size  # the test stage batches as the baseline's test did
     seconds = time.perf_counter() - start
     return PrunedResult(parts.module, trainer, sp2ps, pruning.progress, seconds - pruning.progress.seconds)
