@@ -21,7 +21,7 @@ PAPER_SCALE = [
 def test_paper_scale_config_runs_one_batch_per_stage(make_cfg, experiment: str, ratio: float) -> None:
     cfg = make_cfg(
         f"experiment={experiment}",
-        "pruning=pca_nci",
+        "pruning=l1",
         "trainer.fast_dev_run=true",
         "trainer.accelerator=cpu",
         "data.batch_size=2",
