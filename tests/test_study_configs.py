@@ -10,6 +10,8 @@ from support import requires_data
 PAPER_SCALE = [
     ("segnet_camvid", "camvid", 0.724),
     ("deeplabv3plus_camvid", "camvid", 0.465),
+    ("vgg16_cifar10", "cifar10", 0.865),
+    ("sp2ps_vgg16_cifar10", "cifar10", 0.4),
 ]
 
 
@@ -32,8 +34,11 @@ def test_paper_scale_config_runs_one_batch_per_stage(make_cfg, experiment: str, 
         "logger=none",
         small=False,
     )
-    assert cfg.pruning.target == "params" and cfg.pruning.ratio == ratio
+    assert cfg.pruning.ratio == ratio
     values = run(cfg)
     assert values["run.status"] == "completed", values.get("run.error")
-    assert values["run.target"] == "params"
-    assert abs(values["drop.params_pct"] / 100 - ratio) <= 0.005
+    assert values["run.target"] == cfg.pruning.target
+    if cfg.pruning.target == "params":
+        assert abs(values["drop.params_pct"] / 100 - ratio) <= 0.005
+    else:
+        assert abs(values["prune.ratio_removed"] - ratio) <= 0.01
