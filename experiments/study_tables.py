@@ -92,10 +92,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(baseline_table(completed, CLASS_NAMES.get(args.classes)))
     print()
     print(method_table(completed))
-    failed = [row for row in rows if not is_completed(row)]
-    for row in failed:
-        print(f"\nfailed: {row.get('run.method')} ratio {row.get('run.ratio')} seed {row.get('run.seed')}: "
-              f"{row.get('run.error')}")  # fmt: skip
+    for row in (row for row in rows if not is_completed(row)):  # running or failed
+        print(f"\n{row.get('run.status')}: {row.get('run.method')} ratio {row.get('run.ratio')} "
+              f"seed {row.get('run.seed')}: {row.get('run.error') or ''}")  # fmt: skip
     return 0
 
 

@@ -2,7 +2,7 @@
 # DeepLabv3+ on CamVid at CPU scale (experiment=deeplabv3plus_camvid_cpu): every job shares one cached baseline.
 #   1. headline: pca_nci, isd, l1 at the paper's 46.5% parameter drop (pruning.target=params), seeds 0 and 1
 #   2. fpgm and random at the same drop, seed 0
-#   3. ratio sweep: pca_nci and l1 at 30 / 60 / 75% of the parameters, seed 0
+#   3. ratio sweep: pca_nci and l1 at 30 / 75 % of the parameters (and the headline's), seed 0
 # Two jobs side by side (joblib), one thread each. Paper scale: experiment=deeplabv3plus_camvid (a GPU).
 # Usage: experiments/deeplabv3plus_camvid/run.sh [OUT_DIR] [extra overrides...]   (OUT_DIR default: outputs/deeplabv3plus_camvid)
 set -euo pipefail
@@ -13,5 +13,5 @@ common=(experiment=deeplabv3plus_camvid_cpu hydra/launcher=joblib hydra.launcher
 
 prunescope-train -m "${common[@]}" pruning=pca_nci,isd,l1 seed=0,1 hydra.sweep.dir="$out_dir/headline" "$@"
 prunescope-train -m "${common[@]}" pruning=fpgm,random seed=0 hydra.sweep.dir="$out_dir/classic" "$@"
-prunescope-train -m "${common[@]}" pruning=pca_nci,l1 pruning.ratio=0.3,0.6,0.75 seed=0 \
+prunescope-train -m "${common[@]}" pruning=pca_nci,l1 pruning.ratio=0.3,0.75 seed=0 \
   hydra.sweep.dir="$out_dir/ratios" "$@"
