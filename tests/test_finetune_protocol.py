@@ -19,9 +19,11 @@ class BatchProbe(pl.Callback):
     def __init__(self) -> None:
         self.sizes: list[int] = []
         self.groups: list[dict] = []
+        self.labels: list[list[int]] = []
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
         self.sizes.append(int(batch[0].shape[0]))
+        self.labels.append(batch[1].tolist())
         self.groups.append(dict(trainer.optimizers[0].param_groups[0]))
 
 
@@ -72,3 +74,15 @@ def test_fine_tune_optimizer_may_not_set_the_lr(make_cfg: Callable[..., DictConf
     cfg = make_cfg("pruning=l1", "+pruning.finetune.optimizer.lr=0.1")
     with pytest.raises(Exception, match="finetune.optimizer must not set lr"):  # noqa: B017 - Hydra wraps it
         build_parts(cfg)
+
+
+def test_fine_tune_order_follows_the_run_seed_when_data_seed_is_fixed(
+    make_cfg: Callable[..., DictConfig], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A study shares one baseline across seeds (data.seed, baseline.seed fixed); its fine-tunes still differ."""
+    orders = {}
+    for seed in (0, 1):
+        probe, parts = run_finetune(make_cfg, monkeypatch, f"seed={seed}", "data.seed=0", "baseline.seed=0")
+        orders[seed] = probe.labels
+        assert parts.datamodule.seed == 0  # restored for the test stage
+    assert orders[0] != orders[1]

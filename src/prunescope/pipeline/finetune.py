@@ -42,7 +42,9 @@ def prune_finetune_stage(parts: RunParts, baseline: BaselineResult) -> PrunedRes
     """Fine-tune ``parts.module`` for ``finetune_epochs`` epochs, pruning filters on the schedule.
 
     ``pruning.finetune.batch_size`` / ``limit_train_batches`` / ``optimizer`` set the fine-tune's own batch size,
-    training batches per epoch and optimizer arguments (the baseline's training is not affected).
+    training batches per epoch and optimizer arguments (the baseline's training is not affected). The fine-tune's
+    shuffling and augmentation follow the run's ``seed``, also when a study fixes ``data.seed`` (and
+    ``baseline.seed``) to share one baseline across seeds.
 
     The module must already hold the baseline's weights (and any removed U-Net levels, see the layer stage).
     """
@@ -72,13 +74,21 @@ def prune_finetune_stage(parts: RunParts, baseline: BaselineResult) -> PrunedRes
         max_epochs=int(cfg.finetune_epochs),
         **limits,
     )
-    data_batch_size = parts.datamodule.batch_size
+    datamodule = parts.datamodule
+    data_batch_size, data_seed = datamodule.batch_size, datamodule.seed
     if protocol.batch_size is not None:
-        parts.datamodule.batch_size = int(protocol.batch_size)
+        datamodule.batch_size = int(protocol.batch_size)
+    if cfg.get("seed") is not None:
+        datamodule.seed = int(
+            cfg.seed
+        )  # the fine-tune's order follows the run's seed (data.seed: the baseline's)
     start = time.perf_counter()
     try:
-        trainer.fit(parts.module, datamodule=parts.datamodule, ckpt_path=resume_path(cfg))
+        trainer.fit(parts.module, datamodule=datamodule, ckpt_path=resume_path(cfg))
     finally:
-        parts.datamodule.batch_size = data_batch_size  # the test stage batches as the baseline's test did
+        datamodule.batch_size, datamodule.seed = (
+            data_batch_size,
+            data_seed,
+        )  # the test stage as the baseline's
     seconds = time.perf_counter() - start
     return PrunedResult(parts.module, trainer, sp2ps, pruning.progress, seconds - pruning.progress.seconds)
