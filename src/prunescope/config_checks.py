@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from omegaconf import DictConfig
 
+from prunescope.baselines.locks import DEFAULT_STALE_AFTER_S, check_lock_options
+from prunescope.objectives import check_objectives, configured_objectives
+
 TASK_OF_MODULE = {
     "prunescope.modules.SegmentationModule": "segmentation",
     "prunescope.modules.segmentation.SegmentationModule": "segmentation",
@@ -47,6 +50,13 @@ def check_train_config(cfg: DictConfig) -> None:
             raise ConfigError(
                 "a pruning run needs a baseline: set baseline.ckpt_path, baseline.cache=true or train=true"
             )
+    try:
+        check_objectives(configured_objectives(cfg.get("objectives")))
+        check_lock_options(
+            cfg.baseline.get("lock", "file"), cfg.baseline.get("lock_stale_s", DEFAULT_STALE_AFTER_S)
+        )
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
 
 
 def check_layer_names(names: list[str], valid: list[str], key: str) -> None:

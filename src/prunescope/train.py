@@ -21,6 +21,7 @@ from prunescope.config_checks import ConfigError
 from prunescope.dashboards import log_run_dashboards
 from prunescope.data import DataFileError, DatasetNotFoundError
 from prunescope.modules.divergence import DivergenceError
+from prunescope.objectives import configured_objectives, objective_values
 from prunescope.pipeline import (
     RunReport,
     baseline_stage,
@@ -31,6 +32,7 @@ from prunescope.pipeline import (
     test_stage,
 )
 from prunescope.pipeline.loggers import finish_wandb, log_final_metrics
+from prunescope.pipeline.metrics_file import completed_values
 from prunescope.run_dirs import RunDirInUse, claim_run_dir, register_resolvers
 from prunescope.signals import RunInterrupted, interrupt_on_signals, restore_signal_handlers
 
@@ -43,12 +45,19 @@ register_resolvers()  # run_suffix and project_root, used by conf/
 def run(cfg: DictConfig) -> dict[str, Any]:
     """Run one experiment; returns the flat ``metrics.json`` content (also written to the run dir).
 
+    With ``skip_completed: true`` a run dir whose ``metrics.json`` already records this run as completed is not run
+    again (a resubmitted sweep reruns only its unfinished jobs).
+
     Stages: build the parts → baseline (trained here, cached or loaded) → for a pruning run: U-Net layer pruning →
     filter pruning + fine-tune → test (quality and Sp2PS). Each stage returns what it measured; ``RunReport``
     writes ``metrics.json`` from those results (``running`` at the start, ``completed`` or ``failed`` at the end).
     """
     run_dir_lock = claim_run_dir(cfg.paths.output_dir)
     report = RunReport(Path(cfg.paths.output_dir) / "metrics.json", run_identity(cfg))
+    if cfg.get("skip_completed") and (done := completed_values(report.path, report.identity)) is not None:
+        log.info("%s holds this run, completed; skip_completed=true returns its metrics", report.path)
+        run_dir_lock.release()
+        return done
     report.write("running")
     handlers = interrupt_on_signals()
     try:
@@ -67,7 +76,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         log_run_dashboards(parts.loggers, cfg, values, getattr(parts.datamodule, "class_names", None))
         return values
     except BaseException as error:
-        report.write("interrupted" if isinstance(error, RunInterrupted) else "failed", error)
+        # SystemExit: the job's host exits it (submitit requeues a preempted or timed-out Slurm job that way)
+        report.write("interrupted" if isinstance(error, RunInterrupted | SystemExit) else "failed", error)
         raise
     finally:
         restore_signal_handlers(handlers)
@@ -91,8 +101,9 @@ def print_summary(values: dict[str, Any]) -> None:
 
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="train")
-def main(cfg: DictConfig) -> float | None:
-    """Entry point; in a multirun a failing job is recorded as failed and the sweep goes on."""
+def main(cfg: DictConfig) -> float | list[float] | None:
+    """Entry point; returns the run's ``objectives`` to a sweeper (a float for one, a list for several; None for a
+    failed job). In a multirun a failing job is recorded as failed and the sweep goes on."""
     multirun = HydraConfig.get().mode == RunMode.MULTIRUN
     try:
         values = run(cfg)
@@ -114,8 +125,7 @@ def main(cfg: DictConfig) -> float | None:
             return None
         raise
     print_summary(values)
-    metric = values.get("quality.metric")
-    return values.get(f"pruned.{metric}", values.get(f"baseline.{metric}"))
+    return objective_values(values, configured_objectives(cfg.get("objectives")))
 
 
 if __name__ == "__main__":

@@ -1,9 +1,12 @@
-"""Baseline cache: one build per key across concurrent processes, failed builds leave nothing, stable keys."""
+"""Baseline cache: one build per key across concurrent processes (``flock`` and soft lock), stale soft locks are
+taken over, failed builds leave nothing, stable keys."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -13,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from prunescope.baselines import BaselineCache, baseline_key
+from prunescope.config_checks import ConfigError, check_train_config
 
 MATERIAL = {
     "model": {"name": "unet", "base_width": 8, "depth": 3},
@@ -32,7 +36,7 @@ JOB_SCRIPT = textwrap.dedent(
     from prunescope.baselines import BaselineCache
 
     root, calls, go, job = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]), sys.argv[4]
-    material = json.loads(sys.argv[5])
+    material, lock = json.loads(sys.argv[5]), sys.argv[6]
     while not go.exists():
         time.sleep(0.01)
 
@@ -42,7 +46,7 @@ JOB_SCRIPT = textwrap.dedent(
         (tmp_dir / "baseline.ckpt").write_bytes(f"weights by {job}".encode())
         return {"test/miou": 0.5, "job": job}
 
-    entry = BaselineCache(root).get_or_create(material, build)
+    entry = BaselineCache(root, lock=lock).get_or_create(material, build)
     print(json.dumps({"ckpt": str(entry.ckpt_path), "created": entry.created,
                       "content": entry.ckpt_path.read_text(), "metrics": entry.metrics}))
     """
@@ -57,7 +61,8 @@ def _write_ckpt(payload: bytes = b"weights"):
     return build
 
 
-def test_concurrent_processes_build_once_and_share_the_checkpoint(tmp_path: Path) -> None:
+@pytest.mark.parametrize("lock", ["file", "soft"])
+def test_concurrent_processes_build_once_and_share_the_checkpoint(tmp_path: Path, lock: str) -> None:
     root, calls, go = tmp_path / "cache", tmp_path / "calls", tmp_path / "go"
     calls.mkdir()
     procs = [
@@ -71,6 +76,7 @@ def test_concurrent_processes_build_once_and_share_the_checkpoint(tmp_path: Path
                 str(go),
                 f"job{i}",
                 json.dumps(MATERIAL),
+                lock,
             ],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -102,6 +108,99 @@ def test_concurrent_processes_build_once_and_share_the_checkpoint(tmp_path: Path
     ]
     assert json.loads((entry_dir / "config.json").read_text()) == MATERIAL
     assert not [p for p in root.iterdir() if p.name.startswith(".")]  # no temporary folders left behind
+    assert not (root / f"{entry_dir.name}.softlock").exists()  # a released soft lock removes its marker
+
+
+# A job that dies while building: it takes the soft lock, records the call, says so on stdout and hangs until killed.
+HANGING_JOB_SCRIPT = textwrap.dedent(
+    """
+    import json, sys, time
+    from pathlib import Path
+    from prunescope.baselines import BaselineCache
+
+    root, calls, material, stale_s = Path(sys.argv[1]), Path(sys.argv[2]), json.loads(sys.argv[3]), float(sys.argv[4])
+
+    def build(tmp_dir):
+        (calls / "hanging").write_text("started")
+        print("building", flush=True)
+        time.sleep(600)
+
+    BaselineCache(root, lock="soft", lock_stale_s=stale_s).get_or_create(material, build)
+    """
+)
+
+
+def _start_hanging_build(tmp_path: Path, stale_s: float) -> subprocess.Popen:
+    """Start a job that holds the soft lock of ``MATERIAL`` inside its build; return once it is building."""
+    calls = tmp_path / "calls"
+    calls.mkdir(exist_ok=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HANGING_JOB_SCRIPT, str(tmp_path / "cache"), str(calls), json.dumps(MATERIAL)]
+        + [str(stale_s)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "building", proc.stderr
+    return proc
+
+
+def test_soft_lock_of_a_dead_process_on_this_host_is_taken_over_at_once(tmp_path: Path) -> None:
+    proc = _start_hanging_build(tmp_path, stale_s=3600.0)
+    cache = BaselineCache(tmp_path / "cache", lock="soft", lock_stale_s=3600.0, lock_timeout_s=30.0)
+    marker = cache.lock_path(baseline_key(MATERIAL))
+    assert marker.is_file() and f"pid={proc.pid}" in marker.read_text()
+    proc.kill()  # SIGKILL: no cleanup, the marker stays
+    proc.wait(timeout=30)
+    assert marker.is_file()
+
+    started = time.monotonic()
+    entry = cache.get_or_create(MATERIAL, _write_ckpt(b"after crash"))
+    assert time.monotonic() - started < 10  # not the hour a foreign holder would get
+    assert entry.created and entry.ckpt_path.read_bytes() == b"after crash"
+    assert not marker.exists()
+
+
+def test_soft_lock_without_heartbeat_for_the_stale_age_is_taken_over(tmp_path: Path) -> None:
+    """A stopped holder (alive, but its heartbeat frozen, as a job on a lost host looks) loses the lock."""
+    stale_s = 2.0
+    proc = _start_hanging_build(tmp_path, stale_s=stale_s)
+    try:
+        os.kill(proc.pid, signal.SIGSTOP)
+        cache = BaselineCache(tmp_path / "cache", lock="soft", lock_stale_s=stale_s, lock_timeout_s=60.0)
+        started = time.monotonic()
+        entry = cache.get_or_create(MATERIAL, _write_ckpt(b"taken over"))
+        waited = time.monotonic() - started
+        assert stale_s * 0.9 <= waited < 30, waited
+        assert entry.created and entry.ckpt_path.read_bytes() == b"taken over"
+    finally:
+        proc.kill()
+        os.kill(proc.pid, signal.SIGCONT)
+        proc.wait(timeout=30)
+
+
+def test_live_soft_lock_holder_keeps_the_lock(tmp_path: Path) -> None:
+    import filelock
+
+    proc = _start_hanging_build(tmp_path, stale_s=1.0)
+    try:
+        cache = BaselineCache(tmp_path / "cache", lock="soft", lock_stale_s=1.0, lock_timeout_s=4.0)
+        with pytest.raises(filelock.Timeout):  # 4 stale ages: the heartbeat kept it fresh
+            cache.get_or_create(MATERIAL, _write_ckpt(b"must not build"))
+        assert cache.lookup(MATERIAL) is None
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)
+
+
+def test_bad_lock_settings_are_one_line_naming_the_choices(tmp_path: Path, make_cfg) -> None:
+    with pytest.raises(ValueError, match=r"^baseline.lock='nfs' is not a lock kind; valid: file \| soft$"):
+        BaselineCache(tmp_path, lock="nfs")
+    with pytest.raises(ValueError, match="baseline.lock_stale_s must be > 0"):
+        BaselineCache(tmp_path, lock="soft", lock_stale_s=0)
+    with pytest.raises(ConfigError, match=r"baseline.lock='flock' is not a lock kind; valid: file \| soft"):
+        check_train_config(make_cfg("baseline.lock=flock"))
+    check_train_config(make_cfg("baseline.lock=soft"))
 
 
 def test_failed_build_leaves_no_entry_and_next_call_builds(tmp_path: Path) -> None:

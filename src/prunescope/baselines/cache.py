@@ -3,8 +3,9 @@
 One entry per distinct *baseline-relevant* config (model, data, baseline training, seed): the entry lives in
 ``root/<key>/`` with ``baseline.ckpt``, ``config.json`` (the key material), ``metrics.json`` (the baseline's test
 metrics) and the completion marker ``COMPLETE``, written last. Entries are built in a private temporary folder and
-moved into place with ``os.replace`` under a per-key ``filelock.FileLock``, so parallel jobs never train the same
-baseline twice and never read a half-written checkpoint. A build that fails before its checkpoint exists leaves
+moved into place with ``os.replace`` under a per-key lock (``flock`` or, for network filesystems, an exclusive-create
+marker file: :mod:`prunescope.baselines.locks`), so parallel jobs never train the same baseline twice and never read
+a half-written checkpoint. A build that fails before its checkpoint exists leaves
 nothing; one that fails after training (e.g. a bad test file) keeps the entry with a ``FAILED`` marker, and the next
 job tests it again instead of training it again.
 """
@@ -21,9 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from filelock import FileLock
-
 from prunescope.atomic_write import write_text_atomic
+from prunescope.baselines.locks import DEFAULT_STALE_AFTER_S, check_lock_options, lock_path, make_lock
 
 CKPT_NAME = "baseline.ckpt"
 CONFIG_NAME = "config.json"
@@ -94,19 +94,35 @@ class BaselineCache:
         root: cache folder (created on first use), e.g. ``outputs/baselines``.
         lock_timeout_s: how long a job waits for another job that is building the same entry; ``inf`` or a
             negative value waits forever.
+        lock: ``"file"`` (``flock``) or ``"soft"`` (exclusive-create marker file with stale-holder detection by
+            host, pid and heartbeat age; for network filesystems without working ``flock``).
+        lock_stale_s: ``soft`` only: seconds without a heartbeat after which a holder on another host counts as
+            dead.
+
+    Raises:
+        ValueError: ``lock`` is not ``file`` or ``soft``, or ``lock_stale_s`` is not positive.
     """
 
-    def __init__(self, root: str | os.PathLike[str], lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S) -> None:
+    def __init__(
+        self,
+        root: str | os.PathLike[str],
+        lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S,
+        lock: str = "file",
+        lock_stale_s: float = DEFAULT_STALE_AFTER_S,
+    ) -> None:
+        check_lock_options(lock, lock_stale_s)
         self.root = Path(root)
         self.lock_timeout_s = float(lock_timeout_s)
+        self.lock = lock
+        self.lock_stale_s = float(lock_stale_s)
 
     def entry_dir(self, key: str) -> Path:
         """Folder of the entry with key ``key`` (it may not exist)."""
         return self.root / key
 
     def lock_path(self, key: str) -> Path:
-        """Lock file guarding the entry with key ``key``."""
-        return self.root / f"{key}.lock"
+        """Lock file guarding the entry with key ``key`` (``<key>.lock``, or ``<key>.softlock`` for ``soft``)."""
+        return lock_path(self.root / key, self.lock)
 
     def _load(self, key: str, material_json: str, created: bool) -> CachedBaseline | None:
         path = self.entry_dir(key)
@@ -157,7 +173,7 @@ class BaselineCache:
         material_json = canonical_json(key_material)
         key = baseline_key(key_material)
         self.root.mkdir(parents=True, exist_ok=True)
-        with FileLock(self.lock_path(key), timeout=self.lock_timeout_s):
+        with make_lock(self.root / key, self.lock, self.lock_timeout_s, self.lock_stale_s):
             existing = self._load(key, material_json, created=False)
             if existing is not None:
                 return existing

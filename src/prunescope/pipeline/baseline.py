@@ -12,6 +12,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from prunescope.baselines import BaselineCache
 from prunescope.baselines.cache import CKPT_NAME as BASELINE_CKPT
+from prunescope.baselines.locks import DEFAULT_STALE_AFTER_S
 from prunescope.checkpoints import load_checkpoint_into, resume_path, save_checkpoint
 from prunescope.instantiate import build_module, build_trainer, fresh_callbacks
 from prunescope.metrics.efficiency import profile_counts, profile_model
@@ -124,7 +125,11 @@ def _load_or_build(parts: RunParts) -> tuple[TaskModule, dict[str, Any], str, bo
             metrics = test_module(trainer, module, datamodule)
         return module, dict(metrics), str(ckpt_path), False
     if cfg.baseline.get("cache"):
-        cache = BaselineCache(Path(cfg.paths.baselines_dir))
+        cache = BaselineCache(
+            Path(cfg.paths.baselines_dir),
+            lock=cfg.baseline.get("lock", "file"),
+            lock_stale_s=cfg.baseline.get("lock_stale_s", DEFAULT_STALE_AFTER_S),
+        )
         entry = cache.get_or_create(
             baseline_key_material(cfg),
             build=lambda out_dir: train_baseline(cfg, datamodule, Path(out_dir)),

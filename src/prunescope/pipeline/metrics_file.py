@@ -17,6 +17,7 @@ Keys are grouped by prefix (documented in README, "metrics.json schema"):
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections.abc import Mapping
@@ -90,6 +91,26 @@ def run_identity(cfg: DictConfig) -> dict[str, Any]:
         "output_dir": str(cfg.paths.output_dir),
         "tags": list(cfg.get("tags") or []),
     }
+
+
+def completed_values(path: str | Path, identity: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The content of the ``metrics.json`` at ``path`` if it records a completed run with this ``run.*`` identity.
+
+    Args:
+        path: a run dir's ``metrics.json`` (it may not exist).
+        identity: :func:`run_identity` of the run about to start.
+
+    Returns:
+        The stored values, or ``None`` when the file is missing, unreadable, not ``completed`` or another run's.
+    """
+    try:
+        values = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(values, dict) or values.get("run.status") != "completed":
+        return None
+    same = all(values.get(f"run.{key}") == to_json_value(value) for key, value in identity.items())
+    return values if same else None
 
 
 def _prefixed(prefix: str, values: Mapping[str, Any]) -> dict[str, Any]:

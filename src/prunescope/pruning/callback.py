@@ -18,7 +18,8 @@ previous steps (``a = c_{i-1}`` whenever earlier steps hit their target exactly;
 
 Each step builds one dependency graph (inside ``prune``). Every operation is appended to
 ``pl_module.pruning_record`` (saved in checkpoints and replayed on load); :attr:`PruningCallback.progress` is the
-callback's ``state_dict``, so a resumed fit continues the schedule without repeating steps.
+callback's ``state_dict``, so a resumed fit continues the schedule without repeating steps. Under DDP rank 0 does
+each step and the other ranks replay it; the DDP wrapper is then rebuilt (:mod:`prunescope.pruning.distributed`).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from torch import nn
 
 from prunescope.progress import log_pruning_step
 from prunescope.pruning.api import PruningResult, prune
+from prunescope.pruning.distributed import check_strategy, prune_on_rank_zero, rewrap_ddp
 from prunescope.pruning.finetune import install_finetune_optimizer
 from prunescope.pruning.options import PruningConfig
 from prunescope.pruning.schedule import cumulative_ratios, step_epochs, step_ratio
@@ -171,11 +173,7 @@ class PruningCallback(pl.Callback):
                     f"PruningCallback needs a module with {attribute!r} (prunescope.modules.TaskModule); "
                     f"got {type(pl_module).__name__}"
                 )
-        if trainer.world_size > 1:
-            raise ValueError(
-                f"PruningCallback supports single-device training only (world_size={trainer.world_size}): "
-                "distributed wrappers keep references to the removed parameters"
-            )
+        check_strategy(trainer)  # world_size > 1: ddp (steps decided on rank 0, see pruning/distributed.py)
         max_epochs = trainer.max_epochs
         if max_epochs is None or max_epochs < 1:
             raise ValueError(f"PruningCallback needs a finite trainer.max_epochs, got {max_epochs}")
@@ -214,6 +212,8 @@ class PruningCallback(pl.Callback):
             self._prune_step(trainer, pl_module)
             stepped = True
         if stepped:
+            if trainer.world_size > 1:
+                rewrap_ddp(trainer)
             self._install_segment(trainer, pl_module)
         if self._pending_logs:
             pl_module.log_dict(self._pending_logs, on_step=False, on_epoch=True)
@@ -225,12 +225,16 @@ class PruningCallback(pl.Callback):
         goal = self.cumulative[progress.steps_done]
         ratio = step_ratio(min(progress.target_removed, goal), goal)
         start = time.perf_counter()
-        result = prune(
-            pl_module.net,
-            self._example_input(trainer, pl_module),
-            calibration=self._calibration_loader(trainer),
-            **dataclasses.asdict(self.config.step_options(ratio=ratio)),
-        )
+
+        def decide() -> PruningResult:
+            return prune(
+                pl_module.net,
+                self._example_input(trainer, pl_module),
+                calibration=self._calibration_loader(trainer),
+                **dataclasses.asdict(self.config.step_options(ratio=ratio)),
+            )
+
+        result = prune_on_rank_zero(pl_module.net, decide) if trainer.world_size > 1 else decide()
         pl_module.pruning_record.extend(copy.deepcopy(result.record))
         entry = progress.add(result, goal, ratio, time.perf_counter() - start)
         log_pruning_step(

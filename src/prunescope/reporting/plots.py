@@ -1,5 +1,6 @@
 """Report plots (PNG, Agg, no pyplot state): quality and Sp2PS vs. ratio, quality vs. Sp2PS, FLOPs drop vs. quality,
-quality vs. MACs and vs. parameters with the Pareto front marked.
+quality vs. MACs and vs. parameters with the Pareto front marked (seed means), and every run's quality vs. MACs with
+the non-dominated runs marked (``pareto_runs``).
 
 One panel per (model, data), one series per method (and scope when a table has several); points are means over
 seeds with ± sample-std error bars. Quality is shown in %.
@@ -15,7 +16,8 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
-from prunescope.reporting.summary import TABLE_KEYS, group_by
+from prunescope.reporting.pareto import FRONT_KEY, objectives
+from prunescope.reporting.summary import TABLE_KEYS, group_by, quality_metric
 from prunescope.reporting.tables import QUALITY_NAMES
 
 PANEL_WIDTH_IN = 5.0
@@ -118,6 +120,7 @@ def plot_panel_figure(
 
 
 PARETO_PLOTS: dict[str, Axis] = {"quality_vs_macs": MACS, "quality_vs_params": PARAMS}
+PARETO_RUNS_PLOT = "pareto_runs"
 
 
 def pareto_front(points: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
@@ -203,3 +206,57 @@ def write_plots(
             figure.savefig(path, dpi=DPI)
             written[name] = path
     return written
+
+
+def pareto_runs_figure(rows: Sequence[Mapping[str, Any]]) -> Figure | None:
+    """Every completed run's quality (%) against its MACs (M), one panel per (model, data); the non-dominated runs
+    (``pareto.front``, see :func:`~prunescope.reporting.pareto.mark_front`) in red, joined by the front's staircase.
+    None when no run has both values."""
+    panels = []
+    for table, group in group_by(rows, TABLE_KEYS).items():
+        metric = quality_metric(group)
+        points = [(objectives(row, metric), row.get(FRONT_KEY) is True) for row in group]
+        points = [(point, front) for point, front in points if point is not None]
+        if points:
+            panels.append((table, metric, points))
+    if not panels:
+        return None
+    figure, axes = _panel_grid(len(panels))
+    for ax, (table, metric, points) in zip(axes, panels, strict=False):
+        dominated = [
+            (cost * MACS.scale, quality * QUALITY.scale) for (quality, cost), front in points if not front
+        ]
+        front = sorted(
+            (cost * MACS.scale, quality * QUALITY.scale) for (quality, cost), front in points if front
+        )
+        if dominated:
+            ax.plot(*zip(*dominated, strict=True), "o", color="0.6", label="dominated")
+        ax.step(*zip(*front, strict=True), where="post", color="black", linestyle="--", linewidth=1)
+        ax.plot(
+            *zip(*front, strict=True),
+            "o",
+            markersize=8,
+            color="tab:red",
+            label=f"non-dominated ({len(front)})",
+        )
+        ax.set_title(f"{table[0]} on {table[1]}: runs")
+        ax.set_xlabel("MACs (M)")
+        ax.set_ylabel(f"{metric} (%)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize="small")
+    for ax in axes[len(panels) :]:
+        ax.set_visible(False)
+    return figure
+
+
+def write_pareto_runs_plot(
+    rows: Sequence[Mapping[str, Any]], out_dir: Path, dpi: int = DPI
+) -> dict[str, Path]:
+    """Write ``pareto_runs.png`` from rows marked by :func:`~prunescope.reporting.pareto.mark_front` when any run
+    has both values; returns ``{name: path}``."""
+    figure = pareto_runs_figure(rows)
+    if figure is None:
+        return {}
+    path = out_dir / f"{PARETO_RUNS_PLOT}.png"
+    figure.savefig(path, dpi=dpi)
+    return {PARETO_RUNS_PLOT: path}

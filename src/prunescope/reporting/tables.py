@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from prunescope.reporting.collect import is_completed
-from prunescope.reporting.summary import TABLE_KEYS, group_by
+from prunescope.reporting.pareto import front_rows
+from prunescope.reporting.summary import TABLE_KEYS, as_number, group_by, quality_metric
 
 MISSING = "–"
 QUALITY_NAMES = {"miou": "mIoU", "acc": "Acc"}
@@ -263,10 +264,39 @@ def _md_row(cells: Sequence[str]) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
+FRONT_HEADER = ("Name", "Method", "Ratio", "Seed", "Quality %", "MACs (M)", "Sp2PS")
+
+
+def _markdown_front(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The "Pareto front" section: per (model, data), the non-dominated runs by increasing MACs (rows marked by
+    :func:`~prunescope.reporting.pareto.mark_front`; nothing when none is marked)."""
+    fronts = front_rows(rows)
+    if not fronts:
+        return []
+    lines = ["## Pareto front", "", "Runs no other run beats on both pruned quality and MACs.", ""]
+    for (model, data), front in fronts.items():
+        metric = quality_metric(front)
+        lines += [f"### {model} on {data}", "", _md_row(FRONT_HEADER), _md_row(["---"] * 4 + ["---:"] * 3)]
+        for row in front:
+            sp2ps = as_number(row.get("sp2ps.score"))
+            cells = [
+                MARKDOWN.escape(str(row.get("run.name"))),
+                MARKDOWN.escape(str(row.get("run.method"))),
+                _ratio_text(row.get("run.ratio")),
+                str(row.get("run.seed")),
+                f"{100 * row[f'pruned.{metric}']:.2f}",
+                f"{row['pruned.macs'] * 1e-6:.4g}",
+                MISSING if sp2ps is None else f"{sp2ps:.3f}",
+            ]
+            lines.append(_md_row(cells))
+        lines.append("")
+    return lines
+
+
 def render_markdown(
     rows: Sequence[Mapping[str, Any]], summary: Sequence[Mapping[str, Any]], baselines: Mapping
 ) -> str:
-    """Markdown document: one table per (model, data), then the "Failed runs" section."""
+    """Markdown document: one table per (model, data), the "Pareto front" runs, then the "Failed runs" section."""
     lines = ["# PruneScope results", "", NOTE, ""]
     for table in build_tables(summary, baselines, MARKDOWN):
         lines += [f"## {table.model} on {table.data}", "", _md_row(table.header)]
@@ -275,6 +305,7 @@ def render_markdown(
             lines.append(_md_row(table.baseline))
         lines += [_md_row(cells) for cells in table.body]
         lines.append("")
+    lines += _markdown_front(rows)
     failed = failed_rows(rows, MARKDOWN)
     lines += ["## Failed runs", ""]
     if failed:

@@ -9,13 +9,15 @@ from typing import Any
 
 from prunescope.reporting.csv_files import write_results_csv, write_summary_csv
 from prunescope.reporting.html import REPORT_FILENAME, write_html_report
-from prunescope.reporting.plots import write_plots
+from prunescope.reporting.pareto import mark_front
+from prunescope.reporting.plots import write_pareto_runs_plot, write_plots
 from prunescope.reporting.summary import summarize, summarize_baselines
 from prunescope.reporting.tables import render_latex, render_markdown
 
 
 def write_report(rows: Sequence[Mapping[str, Any]], out_dir: str | os.PathLike[str]) -> dict[str, Path]:
-    """Write results.csv, summary.csv, results.md, results.tex, report.html and the PNG plots into ``out_dir``.
+    """Write results.csv, summary.csv, results.md, results.tex, report.html and the PNG plots into ``out_dir``;
+    each job row is marked on or off the Pareto front of quality vs. MACs (``pareto.front``).
 
     Args:
         rows: job rows from :func:`prunescope.reporting.collect_runs` (failed jobs included).
@@ -27,6 +29,7 @@ def write_report(rows: Sequence[Mapping[str, Any]], out_dir: str | os.PathLike[s
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    rows = mark_front(rows)
     summary = summarize(rows)
     baselines = summarize_baselines(rows)
     files = {
@@ -39,4 +42,5 @@ def write_report(rows: Sequence[Mapping[str, Any]], out_dir: str | os.PathLike[s
     files["latex"].write_text(render_latex(rows, summary, baselines), encoding="utf-8")
     files["html"] = write_html_report(rows, summary, baselines, out / REPORT_FILENAME)
     files.update(write_plots(summary, out, baselines))
+    files.update(write_pareto_runs_plot(rows, out))
     return files
