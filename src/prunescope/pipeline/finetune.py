@@ -79,16 +79,13 @@ def prune_finetune_stage(parts: RunParts, baseline: BaselineResult) -> PrunedRes
     if protocol.batch_size is not None:
         datamodule.batch_size = int(protocol.batch_size)
     if cfg.get("seed") is not None:
-        datamodule.seed = int(
-            cfg.seed
-        )  # the fine-tune's order follows the run's seed (data.seed: the baseline's)
+        # the fine-tune's order follows the run's seed (data.seed: the baseline's)
+        datamodule.seed = int(cfg.seed)
     start = time.perf_counter()
     try:
         trainer.fit(parts.module, datamodule=datamodule, ckpt_path=resume_path(cfg))
     finally:
-        datamodule.batch_size, datamodule.seed = (
-            data_batch_size,
-            data_seed,
-        )  # the test stage as the baseline's
+        # the test stage batches and orders as the baseline's test did
+        datamodule.batch_size, datamodule.seed = data_batch_size, data_seed
     seconds = time.perf_counter() - start
     return PrunedResult(parts.module, trainer, sp2ps, pruning.progress, seconds - pruning.progress.seconds)
