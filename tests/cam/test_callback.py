@@ -90,7 +90,7 @@ def test_callback_scores_logs_and_draws(tmp_path, baseline_and_pruned) -> None:
 
     assert callback.result is not None
     result = callback.result.values
-    assert set(result) == {"sp2ps", "spatial", "spectral", "pairs", "skipped", "per_class"}
+    assert set(result) == {"sp2ps", "spatial", "spectral", "hm_of_means", "pairs", "skipped", "per_class"}
     assert callback.result.seconds > 0 and callback.result.score == result["sp2ps"]
     # 2 batches of 5 samples: classes 0-2 in every sample, class 3 in the even ones
     assert result["pairs"] + result["skipped"] == 10 * 3 + 5

@@ -8,6 +8,7 @@ import warnings
 
 import pytest
 import torch
+from pytorch_grad_cam import GradCAM
 from torch import nn
 
 from prunescope.cam import GRADIENT_METHODS, CamExtractor, cam_pairs, library_cams, target_groups
@@ -131,6 +132,49 @@ def test_targets_follow_labels_or_baseline_prediction(cls_net, seg_net, seg_batc
         for sample, c, mask in zip(group.sample_ids, group.class_ids, group.masks, strict=True):
             expected = (seg_predicted[sample] == c) & (seg_labels[sample] != IGNORE)
             assert torch.equal(mask.bool(), expected)
+
+
+def library_default_cams(net: nn.Module, images: torch.Tensor) -> torch.Tensor:
+    """pytorch-grad-cam's GradCAM with ``targets=None`` (each sample's top class) at ``net.cam_target_layer``."""
+    was_training = net.training
+    cam = GradCAM(model=net, target_layers=[net.get_submodule(net.cam_target_layer)])
+    try:
+        return torch.from_numpy(cam(input_tensor=images, targets=None))
+    finally:
+        cam.activations_and_grads.release()
+        net.train(was_training)
+
+
+def test_own_pred_equals_pytorch_grad_cam_default_targets(cls_net, perturbed_copy) -> None:
+    images = torch.randn(8, 3, 32, 32, generator=torch.Generator().manual_seed(6))
+    pruned = perturbed_copy(cls_net, scale=0.2, seed=2)
+    with (
+        torch.no_grad()
+    ):  # raise the runner-up class of the "pruned" model until it wins for about half the samples
+        logits = pruned(images)
+        top2 = logits.topk(2, dim=1)
+        other = int(top2.indices[0, 1])
+        margins = (top2.values[:, 0] - logits[:, other]).sort().values
+        pruned.classifier[0].bias[other] += (margins[3] + margins[4]) / 2
+        own, baseline_own = pruned(images).argmax(dim=1), cls_net(images).argmax(dim=1)
+    assert 0 < int((own != baseline_own).sum()) < 8  # own_pred and baseline_pred differ for some samples
+    pairs = cam_pairs(cls_net, pruned, images, torch.zeros(8, dtype=torch.long), target="own_pred")
+    torch.testing.assert_close(pairs.h0, library_default_cams(cls_net, images), atol=1e-4, rtol=0)
+    torch.testing.assert_close(pairs.h1, library_default_cams(pruned, images), atol=1e-4, rtol=0)
+    assert pairs.class_ids.tolist() == baseline_own.tolist() and pairs.sample_ids.tolist() == list(range(8))
+    by_baseline = cam_pairs(cls_net, pruned, images, torch.zeros(8, dtype=torch.long), target="baseline_pred")
+    assert not torch.allclose(by_baseline.h1, pairs.h1, atol=1e-3)
+
+
+def test_own_pred_segmentation_uses_each_models_predicted_masks(seg_net, seg_batch, perturbed_copy) -> None:
+    images, labels = seg_batch
+    pruned = perturbed_copy(seg_net, scale=0.5, seed=2)
+    pairs = cam_pairs(seg_net, pruned, images, labels, target="own_pred", ignore_index=IGNORE)
+    with torch.no_grad():
+        own = target_groups("segmentation", labels, pruned(images), target="own_pred", ignore_index=IGNORE)
+        base = target_groups("segmentation", labels, seg_net(images), target="own_pred", ignore_index=IGNORE)
+    torch.testing.assert_close(pairs.h1, library_cams(pruned, images, own), atol=1e-4, rtol=0)
+    torch.testing.assert_close(pairs.h0, library_cams(seg_net, images, base), atol=1e-4, rtol=0)
 
 
 def test_engine_leaves_model_state_and_releases_hooks(seg_net, seg_batch, perturbed_copy) -> None:

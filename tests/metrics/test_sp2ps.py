@@ -105,6 +105,7 @@ def test_no_pairs_gives_zeros_not_nan() -> None:
         "sp2ps": 0.0,
         "spatial": 0.0,
         "spectral": 0.0,
+        "hm_of_means": 0.0,
         "pairs": 0,
         "skipped": 2,
         "per_class": {},
@@ -168,3 +169,23 @@ def test_metric_flags_follow_torchmetrics_conventions() -> None:
     assert Sp2PS.full_state_update is False
     metric = Sp2PS(num_classes=3)
     assert all(isinstance(getattr(metric, name), torch.Tensor) for name in metric._defaults)
+
+
+def test_hm_of_means_from_the_sum_states() -> None:
+    metric = Sp2PS()
+    metric.spatial_sum += 1.2
+    metric.spectral_sum += 0.6
+    metric.pairs += 2
+    assert metric.compute()["hm_of_means"] == pytest.approx(2 * 0.6 * 0.3 / (0.6 + 0.3))  # = 0.4
+
+    h0 = smooth_random_maps(6, 32, 32, seed=10)
+    h1 = (h0 + smooth_random_maps(6, 32, 32, seed=11)).clamp(0, 1)
+    spatial, spectral, score = sp2ps_pair(h0, h1)
+    metric = Sp2PS()
+    metric.update(h0[:2], h1[:2])
+    metric.update(h0[2:], h1[2:])
+    result = metric.compute()
+    mean_spatial, mean_spectral = float(spatial.mean()), float(spectral.mean())
+    expected = 2 * mean_spatial * mean_spectral / (mean_spatial + mean_spectral)
+    assert result["hm_of_means"] == pytest.approx(expected, abs=1e-6)
+    assert result["hm_of_means"] != pytest.approx(result["sp2ps"], abs=1e-4)  # a different aggregate

@@ -6,6 +6,7 @@ import torch.nn.functional as F
 import torch_pruning as tp
 from torch import nn
 
+from prunescope.metrics.efficiency import count_macs, count_params
 from prunescope.models import MODELS, SegNet, UNet, build_model
 from prunescope.models.segnet import max_unpool2d
 
@@ -65,6 +66,7 @@ def test_build_model_rejects_unknown_name_listing_valid_ones():
         ("deeplabv3plus", {}),
         ("segnet", {}),
         ("vgg16", {}),
+        ("vgg16", {"head": "cifar_fc"}),
         ("vgg16", {"head": "imagenet"}),
     ],
 )
@@ -96,13 +98,30 @@ def test_segmentation_logits_match_input_size(name, size):
 
 def test_vgg16_heads_return_class_logits():
     cifar = small("vgg16").eval()
+    cifar_fc = small("vgg16", head="cifar_fc").eval()
     imagenet = small("vgg16", head="imagenet").eval()
     with torch.no_grad():
         assert cifar(torch.randn(2, 3, 32, 32)).shape == (2, 10)
+        assert cifar_fc(torch.randn(2, 3, 32, 32)).shape == (2, 10)
+        assert cifar_fc(torch.randn(1, 3, 64, 64)).shape == (1, 10)  # 2×2 map: spatial mean
         assert imagenet(torch.randn(1, 3, 224, 224)).shape == (1, 10)  # 7×7 map: no pooling
         assert imagenet(torch.randn(1, 3, 64, 64)).shape == (1, 10)  # 2×2 map: adaptive pooling
     with pytest.raises(ValueError, match="cifar"):
         build_model("vgg16", head="tiny")
+
+
+def test_vgg16_cifar_fc_head_layout_and_cost():
+    """The literature's CIFAR VGG-16: 512 → 512 (BN, ReLU, dropout) → 10; the counts quoted in its docstring."""
+    small_head = small("vgg16", head="cifar_fc").classifier
+    assert [type(m) for m in small_head] == [nn.Linear, nn.BatchNorm1d, nn.ReLU, nn.Dropout, nn.Linear]
+    assert (small_head[0].in_features, small_head[0].out_features, small_head[4].in_features) == (64, 64, 64)
+    net = build_model("vgg16", head="cifar_fc")
+    assert net.output_layer_names == ("classifier.4",)
+    x = torch.zeros(1, 3, 32, 32)
+    assert count_params(net) == 14_991_946
+    assert count_macs(net, x) == 313_463_808
+    linear_macs = 512 * 512 + 512 * 10
+    assert count_macs(net, x) - linear_macs == count_macs(net.features, x)
 
 
 def test_vgg16_features_are_vgg16_bn():

@@ -18,6 +18,7 @@ from prunescope.metrics.efficiency import count_macs
 from prunescope.models.unet import UNet
 from prunescope.models.vgg16 import VGG16
 from prunescope.modules import ClassificationModule, SegmentationModule
+from prunescope.progress import format_count
 from prunescope.pruning import PruningConfig, prunable_units, prune, replay
 from prunescope.pruning.callback import PruningCallback
 
@@ -225,11 +226,11 @@ def test_progress_and_logged_metrics(adam_run: ScheduledRun) -> None:
 
 def test_step_lines_in_the_log(caplog: pytest.LogCaptureFixture) -> None:
     module = tiny_module()
-    with caplog.at_level("INFO", logger="prunescope.pruning.callback"):
+    with caplog.at_level("INFO", logger="prunescope.progress"):
         make_trainer([make_callback(schedule={"steps": 1})], max_epochs=1).fit(module, datamodule=tiny_data())
-    lines = [r.getMessage() for r in caplog.records if r.name == "prunescope.pruning.callback"]
-    assert len(lines) == 1 and lines[0].startswith("prune step 1/1 (l1): removed ")
-    assert f"params {sum(p.numel() for p in module.net.parameters())}" in lines[0]
+    lines = [r.getMessage() for r in caplog.records if r.name == "prunescope.progress"]
+    assert len(lines) == 1 and lines[0].startswith("prune step 1/1 l1: removed ")
+    assert f"params {format_count(sum(p.numel() for p in module.net.parameters()))} (" in lines[0]
 
 
 @pytest.mark.parametrize(
@@ -338,3 +339,28 @@ def test_resume_with_a_different_schedule_is_rejected(adam_run: ScheduledRun) ->
         make_trainer([make_callback(ratio=0.3)], max_epochs=3).fit(
             tiny_module(), datamodule=tiny_data(), ckpt_path=checkpoint_path
         )
+
+
+@pytest.mark.parametrize("target", ["params", "macs"])
+def test_cost_target_is_met_by_every_step_of_a_schedule(target: str) -> None:
+    """Two steps at 0.3 then 0.6 of the original parameters (or MACs), each within 0.5 points."""
+    torch.manual_seed(0)
+    net = UNet(num_classes=NUM_CLASSES, depth=3, base_channels=8)
+    module = SegmentationModule(net, optimizer=OPTIMIZERS["adam"], num_classes=NUM_CLASSES)
+    example = torch.zeros(1, 3, 16, 16)
+    before = count_macs(net, example) if target == "macs" else sum(p.numel() for p in net.parameters())
+    callback = make_callback(
+        method="fpgm", ratio=0.6, target=target, schedule={"steps": 2, "at_epochs": [0, 1]}
+    )
+    make_trainer([callback], max_epochs=2).fit(module, datamodule=tiny_data())
+    progress = callback.progress
+    assert [step["ratio_goal"] for step in progress.steps] == pytest.approx([0.3, 0.6])
+    for step in progress.steps:
+        assert abs(step["target_removed"] - step["ratio_goal"]) <= 0.005
+    after = (
+        count_macs(module.net, example)
+        if target == "macs"
+        else sum(p.numel() for p in module.net.parameters())
+    )
+    assert abs((1 - after / before) - 0.6) <= 0.005
+    assert progress.target_removed == pytest.approx(1 - after / before)

@@ -17,12 +17,7 @@ from prunescope.pruning import make_criterion, plan_pruning, prunable_units, pru
 from prunescope.pruning.criteria.isd import layer_z_scores
 from prunescope.pruning.criteria.next_conv_influence import next_conv_influence
 from prunescope.pruning.criteria.pca_nci import components_for_variance, explained_variance_curve
-from prunescope.pruning.statistics import (
-    FeatureStatistics,
-    activation_source,
-    collect_feature_statistics,
-    collect_unit_statistics,
-)
+from prunescope.pruning.statistics import FeatureStatistics, collect_unit_statistics, unit_readers
 
 
 class ConcatNet(nn.Module):
@@ -108,34 +103,50 @@ def test_spatial_std_without_covariance_equals_torch_std() -> None:
     assert stats.outer.numel() == 0
 
 
-def test_collection_hooks_post_activation_and_cleans_up() -> None:
+def test_collection_observes_each_readers_input_and_cleans_up() -> None:
     net = tiny_net().train()
     x = torch.randn(2, 3, 8, 8)
-    graph, _ = prunable_units(net, x)
-    assert activation_source(graph, net.conv1) == (net.bn1, False)
+    units = units_by_name(net, x)
+    readers = unit_readers(units["conv1"])
+    assert [(r.name, r.positions) for r in readers] == [("conv2", (0, 1, 2, 3)), ("head", (0, 1, 2, 3))]
+    assert [(r.name, r.positions) for r in unit_readers(units["conv2"])] == [("head", (4, 5, 6))]
     bn_state = {k: v.clone() for k, v in net.bn1.state_dict().items()}
-    stats = collect_feature_statistics(net, {"conv1": (net.bn1, False)}, [(x, None)], batches=5)
+    stats = collect_unit_statistics(net, list(units.values()), [(x, None)], batches=5)
     assert net.training  # mode restored
-    assert not net.bn1._forward_hooks and not net.bn1._forward_pre_hooks  # hooks removed
+    assert not any(m._forward_pre_hooks or m._forward_hooks for m in net.modules())  # hooks removed
     assert all(v.equal(bn_state[k]) for k, v in net.bn1.state_dict().items())  # eval pass: BN stats untouched
     net.eval()
     with torch.no_grad():
         expected = FeatureStatistics(4)
-        expected.update(F.relu(net.bn1(net.conv1(x))))  # post-BN+ReLU maps
-    torch.testing.assert_close(stats["conv1"].covariance, expected.covariance)
+        expected.update(F.relu(net.bn1(net.conv1(x))))  # what conv2 and the head receive of conv1's channels
+    for observed in stats["conv1"]:
+        torch.testing.assert_close(observed.covariance, expected.covariance)
+    assert stats["conv2"][0].channels == 3
 
 
 def test_every_deeplab_unit_gets_statistics_of_its_width() -> None:
-    """Depthwise roots (separable convs reading a concatenation) observe their input: all unit channels."""
+    """Depthwise convs of a unit (separable convs) read it too: their input is observed."""
     torch.manual_seed(0)
     net = build_model("deeplabv3plus", num_classes=3, decoder_channels=8)
     x = torch.randn(2, 3, 32, 32)
-    graph, units = prunable_units(net, x)
-    stats = collect_unit_statistics(net, graph, units, [(x, None)], batches=1, with_covariance=False)
-    depthwise_roots = [u for u in units if activation_source(graph, u.roots[0][1])[1]]
-    assert any(u.name == "model.decoder.block2.0.0" for u in depthwise_roots)
+    _, units = prunable_units(net, x)
+    stats = collect_unit_statistics(net, units, [(x, None)], batches=1, with_covariance=False)
+    decoder = next(u for u in units if u.name == "model.decoder.block2.0.0")
+    assert "model.decoder.block2.0.0" in [r.name for r in unit_readers(decoder)]
     for unit in units:
-        assert [s.channels for s in stats[unit.name]] == [unit.channels] * len(unit.roots)
+        assert [s.channels for s in stats[unit.name]] == [unit.channels] * len(unit_readers(unit))
+
+
+def test_isd_msd_is_neutral_for_units_read_without_spatial_extent() -> None:
+    """VGG's last conv is read only by the classifier after global pooling: no spatial std, MSD = 1."""
+    torch.manual_seed(0)
+    net = build_model("vgg16", num_classes=4, width_mult=0.125)
+    x = torch.randn(2, 3, 32, 32)
+    plan = plan_pruning(net, x, method="isd", ratio=0.3, calibration=[(x, None)])
+    last = next(u for u in plan.units if u.name == "features.40")
+    assert [r.name for r in unit_readers(last)] == ["classifier.0"]
+    assert plan.criterion.msd["features.40"].equal(torch.ones(last.channels, dtype=torch.float64))
+    assert not plan.criterion.msd["features.37"].eq(1).all()
 
 
 # --- PCA ------------------------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ def randomise_batchnorm(net: torch.nn.Module) -> None:
     """Non-trivial BN statistics and affine parameters so that eval-mode BN is not an identity."""
     generator = torch.Generator().manual_seed(1)
     for module in net.modules():
-        if isinstance(module, torch.nn.BatchNorm2d):
+        if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
             c = module.num_features
             module.running_mean.copy_(torch.randn(c, generator=generator) * 0.1)
             module.running_var.copy_(torch.rand(c, generator=generator) + 0.5)
@@ -48,14 +48,22 @@ def zero_channels(unit: ChannelUnit, remove: list[int]) -> None:
         member.module.running_mean[rows] = 0
 
 
-@pytest.mark.parametrize("name", list(TINY_MODELS))
-def test_removing_zeroed_channels_keeps_output(name: str) -> None:
+# every network, and VGG-16 with the hidden FC layer (its Linear units are removed too)
+CASES = {**{name: (name, kwargs) for name, kwargs in TINY_MODELS.items()},
+         "vgg16_cifar_fc": ("vgg16", TINY_MODELS["vgg16"] | {"head": "cifar_fc"})}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_removing_zeroed_channels_keeps_output(case: str) -> None:
+    name, kwargs = CASES[case]
     torch.manual_seed(0)
-    net = build_model(name, **TINY_MODELS[name]).eval()
+    net = build_model(name, **kwargs).eval()
     randomise_batchnorm(net)
     x = torch.randn(2, 3, 32, 32)
     plan = plan_pruning(net, x, method="random", ratio=0.4, scope="local", method_options={"seed": 3})
     assert sum(len(r) for r in plan.removal.values()) > 0
+    if case == "vgg16_cifar_fc":
+        assert plan.removal["classifier.0"]
     if name == "segnet":  # the unpool ties are exercised: tied units lose channels in both layers
         tied = [u for u in plan.units if len(u.roots) == 2]
         assert len(tied) == 4 and all(plan.removal[u.name] for u in tied)

@@ -15,6 +15,10 @@ from prunescope.pruning import prune, replay
 from support import TINY_MODELS
 
 METHODS = {"unet": "l1", "smp_unet": "fpgm", "deeplabv3plus": "l2", "segnet": "random", "vgg16": "bn_scale"}
+# case -> (model name, constructor arguments, first method): every network, and VGG-16 with the hidden FC layer
+CASES = {name: (name, kwargs, METHODS[name]) for name, kwargs in TINY_MODELS.items()} | {
+    "vgg16_cifar_fc": ("vgg16", TINY_MODELS["vgg16"] | {"head": "cifar_fc"}, "l1")
+}
 
 CHILD = textwrap.dedent(
     """
@@ -37,18 +41,20 @@ CHILD = textwrap.dedent(
 def test_replay_in_a_fresh_process_reproduces_outputs(tmp_path: Path) -> None:
     expected = {}
     paths = []
-    for name, kwargs in TINY_MODELS.items():
+    for case, (name, kwargs, method) in CASES.items():
         torch.manual_seed(0)
         net = build_model(name, **kwargs)
         x = torch.randn(2, 3, 32, 32)
-        first = prune(net, x, method=METHODS[name], ratio=0.3, method_options=None)
+        first = prune(net, x, method=method, ratio=0.3, method_options=None)
         second = prune(net, x, method="l1", ratio=0.2, scope="local")  # records of two steps, in order
         record = first.record + second.record
         assert [op["op"] for op in record] == ["channels", "channels"]
+        if case == "vgg16_cifar_fc":  # hidden Linear units are in both steps' records
+            assert all(any(n == "classifier.0" for n, _, _ in op["history"]) for op in record)
         net.eval()
         with torch.no_grad():
-            expected[name] = net(x)
-        path = tmp_path / f"{name}.pt"
+            expected[case] = net(x)
+        path = tmp_path / f"{case}.pt"
         kw = {k: list(v) if isinstance(v, tuple) else v for k, v in kwargs.items()}
         torch.save({"name": name, "kwargs": kw, "record": record, "state": net.state_dict(), "x": x}, path)
         paths.append(str(path))
@@ -56,9 +62,9 @@ def test_replay_in_a_fresh_process_reproduces_outputs(tmp_path: Path) -> None:
         [sys.executable, "-c", CHILD, *paths], capture_output=True, text=True, timeout=300, check=False
     )
     assert completed.returncode == 0, completed.stderr[-3000:]
-    for name, path in zip(TINY_MODELS, paths, strict=True):
+    for case, path in zip(CASES, paths, strict=True):
         output = torch.load(path + ".out", weights_only=True)
-        torch.testing.assert_close(output, expected[name], atol=1e-6, rtol=1e-6, msg=name)
+        torch.testing.assert_close(output, expected[case], atol=1e-6, rtol=1e-6, msg=case)
 
 
 def test_replay_layer_and_filter_pruning_in_order() -> None:

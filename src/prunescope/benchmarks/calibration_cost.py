@@ -51,7 +51,7 @@ def calibration_cost(
     """
     torch.manual_seed(seed)
     net = randomise_batch_norm(make_net(), seed=seed)
-    graph, units = prunable_units(net, torch.zeros(1, *input_shape))
+    _, units = prunable_units(net, torch.zeros(1, *input_shape))
     fixed = list(random_batches(batches, batch_size, input_shape, seed))
 
     def forward(data) -> None:
@@ -60,10 +60,10 @@ def calibration_cost(
                 net(images)
 
     def pca(data) -> None:
-        collect_unit_statistics(net, graph, units, data, len(data), with_covariance=True)
+        collect_unit_statistics(net, units, data, len(data), with_covariance=True)
 
     def msd(data) -> None:
-        collect_unit_statistics(net, graph, units, data, len(data), with_covariance=False)
+        collect_unit_statistics(net, units, data, len(data), with_covariance=False)
 
     kinds = {"forward": forward, "pca_covariance": pca, "msd": msd}
     times = time_interleaved({k: (lambda f=f: f(fixed)) for k, f in kinds.items()}, warmup, repeats)

@@ -8,7 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from prunescope.cam.extractor import CamExtractor, as_autograd_tensor, grad_enabled
-from prunescope.cam.targets import target_groups
+from prunescope.cam.targets import resolve_target_mode, target_groups
 
 
 @dataclass(frozen=True)
@@ -17,8 +17,9 @@ class CamPairs:
 
     Attributes:
         h0: baseline CAMs (P, H, W) in [0, 1].
-        h1: pruned-model CAMs (P, H, W) in [0, 1], same targets.
-        class_ids: (P,) int64.
+        h1: pruned-model CAMs (P, H, W) in [0, 1], same targets (``own_pred``: same samples, the pruned
+            model's own class or predicted mask).
+        class_ids: (P,) int64 (``own_pred``: the baseline's class).
         sample_ids: (P,) int64 indices into the batch.
     """
 
@@ -58,7 +59,8 @@ def cam_pairs(
         task: ``"segmentation"`` or ``"classification"``; default ``baseline.task``.
         method: CAM method, a key of ``prunescope.cam.methods.CAM_METHODS``.
         target_layer: dotted module path used in both models; default ``baseline.cam_target_layer``.
-        target: ``"auto"``, ``"gt"`` or ``"baseline_pred"``.
+        target: ``"auto"``, ``"gt"``, ``"baseline_pred"`` or ``"own_pred"`` (each model explains its own
+            prediction).
         ignore_index: void label (segmentation: never a target; classification ``"gt"``: sample left out).
     """
     task = task if task is not None else getattr(baseline, "task", None)
@@ -82,7 +84,14 @@ def cam_pairs(
             )
         h0 = baseline_cams.cams(captured, groups)
         del captured
-        h1 = pruned_cams(images, groups)
+        if resolve_target_mode(target, task) == "own_pred":
+            pruned_captured = pruned_cams.forward(images)
+            own_groups = target_groups(
+                task, labels, pruned_captured.logits.detach(), target=target, ignore_index=ignore_index
+            )
+            h1 = pruned_cams.cams(pruned_captured, own_groups)
+        else:
+            h1 = pruned_cams(images, groups)
     if groups:
         class_ids = torch.cat([group.class_ids for group in groups])
         sample_ids = torch.cat([group.sample_ids for group in groups])

@@ -12,6 +12,9 @@ Target modes (``target``):
   (ignore pixels removed; the classes are still those of the ground truth, so a class the baseline never
   predicts gets an empty mask, hence constant CAMs in both models, and is skipped); classification → the
   baseline's predicted class.
+- ``"own_pred"``: each model explains its own prediction (pytorch-grad-cam's ``targets=None``): classification →
+  each model's own top class; segmentation → each model's own predicted mask of c (classes from the ground
+  truth). The groups are built from the explaining model's logits (see ``prunescope.cam.pairs``).
 - ``"auto"``: the Sp2PS definition's default, ``"gt"`` for segmentation and ``"baseline_pred"`` for
   classification.
 
@@ -28,7 +31,7 @@ from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget, Semanti
 from torch import Tensor
 
 TASKS = ("segmentation", "classification")
-TARGET_MODES = ("auto", "gt", "baseline_pred")
+TARGET_MODES = ("auto", "gt", "baseline_pred", "own_pred")
 
 
 @dataclass(frozen=True)
@@ -79,7 +82,7 @@ class TargetGroup:
 
 
 def resolve_target_mode(target: str, task: str) -> str:
-    """Map a target name to ``"gt"`` or ``"baseline_pred"`` for ``task`` (``"auto"`` picks by task)."""
+    """Map a target name to ``"gt"``, ``"baseline_pred"`` or ``"own_pred"`` for ``task`` (``"auto"`` picks by task)."""
     if task not in TASKS:
         raise ValueError(f"Unknown task {task!r}; valid: {', '.join(TASKS)}")
     mode = target
@@ -100,17 +103,18 @@ def segmentation_groups(
 
     Args:
         labels: ground truth (B, H, W) int64.
-        baseline_logits: baseline output (B, K, H, W); needed for ``target="baseline_pred"``.
-        target: ``"gt"`` or ``"baseline_pred"`` (aliases allowed).
+        baseline_logits: baseline output (B, K, H, W); needed for ``target="baseline_pred"`` (for
+            ``"own_pred"``: the explaining model's output).
+        target: ``"gt"``, ``"baseline_pred"`` or ``"own_pred"``.
         ignore_index: void label, never a target and never part of a mask.
     """
     mode = resolve_target_mode(target, "segmentation")
     if labels.ndim != 3:
         raise ValueError(f"Segmentation targets need labels of shape (B, H, W); got {tuple(labels.shape)}")
     known = labels != ignore_index if ignore_index is not None else torch.ones_like(labels, dtype=torch.bool)
-    if mode == "baseline_pred":
+    if mode in ("baseline_pred", "own_pred"):
         if baseline_logits is None:
-            raise ValueError("target='baseline_pred' needs the baseline's logits")
+            raise ValueError(f"target={mode!r} needs the model's logits")
         mask_source = baseline_logits.argmax(dim=1)
     else:
         mask_source = labels
@@ -145,14 +149,15 @@ def classification_groups(
 
     Args:
         labels: (B,) int64 class labels.
-        baseline_logits: baseline output (B, K); needed for ``target="baseline_pred"``.
-        target: ``"gt"`` or ``"baseline_pred"`` (aliases allowed).
+        baseline_logits: baseline output (B, K); needed for ``target="baseline_pred"`` (for ``"own_pred"``: the
+            explaining model's output).
+        target: ``"gt"``, ``"baseline_pred"`` or ``"own_pred"``.
         ignore_index: samples with this label are left out (``"gt"`` only).
     """
     mode = resolve_target_mode(target, "classification")
-    if mode == "baseline_pred":
+    if mode in ("baseline_pred", "own_pred"):
         if baseline_logits is None:
-            raise ValueError("target='baseline_pred' needs the baseline's logits")
+            raise ValueError(f"target={mode!r} needs the model's logits")
         class_ids = baseline_logits.argmax(dim=1)
         sample_ids = torch.arange(class_ids.numel(), device=class_ids.device)
     else:

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset
 
 from prunescope.data.epoch_sampler import EpochShuffleSampler
+
+# Loader workers are forked on Linux, whatever the process's default start method: inside a joblib/loky sweep job
+# (hydra/launcher=joblib) the default context is loky's, which DataLoader workers cannot use.
+WORKER_START_METHOD = "fork" if sys.platform.startswith("linux") else None
 
 
 class SeededDataModule(pl.LightningDataModule):
@@ -95,6 +101,7 @@ class SeededDataModule(pl.LightningDataModule):
             num_workers=self.num_workers,
             pin_memory=self.pin_memory,
             persistent_workers=self.num_workers > 0,
+            multiprocessing_context=WORKER_START_METHOD if self.num_workers > 0 else None,
         )
 
     def train_dataloader(self) -> DataLoader:

@@ -6,6 +6,10 @@ For one pair of CAMs H⁰ (baseline) and H¹ (pruned) of the same sample and tar
 - spectral S_sf = 1 − Σ|A⁰ − A¹| / (ΣA⁰ + ΣA¹), with A = |FFT2(H − mean(H))|;
 - score    = 2·S_sp·S_sf / (S_sp + S_sf)  (0 when both are 0).
 
+Sp2PS is the mean of the per-pair score. The paper's aggregation ("integrated by the harmonic mean for all
+samples") can also be read as the harmonic mean of the mean S_sp and the mean S_sf; :class:`Sp2PS` reports that
+too, as ``hm_of_means``.
+
 Degenerate pairs: both maps constant → skipped (no score, counted in ``skipped``); exactly one constant →
 spatial = spectral = score = 0. Identical non-constant maps score 1. Sp2PS is the mean score over the pairs
 that were not skipped.
@@ -156,7 +160,8 @@ class Sp2PS(Metric):
     """Mean Sp2PS over CAM pairs, accumulated as sums (safe under distributed reduction).
 
     ``compute()`` returns a JSON-safe dict: ``sp2ps``, ``spatial``, ``spectral`` (float means over the pairs
-    not skipped; 0.0 when there are none), ``pairs`` (int, pairs scored), ``skipped`` (int, both maps constant),
+    not skipped; 0.0 when there are none), ``hm_of_means`` (harmonic mean of ``spatial`` and ``spectral``, 0.0
+    when both are 0), ``pairs`` (int, pairs scored), ``skipped`` (int, both maps constant),
     ``per_class`` ({class_id: mean score} for classes with at least one scored pair; empty without
     ``num_classes``).
 
@@ -233,10 +238,13 @@ class Sp2PS(Metric):
             int(c): float(self.class_score_sum[c] / self.class_pairs[c])
             for c in torch.nonzero(self.class_pairs).flatten()
         }
+        spatial = float(self.spatial_sum) / denominator
+        spectral = float(self.spectral_sum) / denominator
         return {
             "sp2ps": float(self.score_sum) / denominator,
-            "spatial": float(self.spatial_sum) / denominator,
-            "spectral": float(self.spectral_sum) / denominator,
+            "spatial": spatial,
+            "spectral": spectral,
+            "hm_of_means": 2 * spatial * spectral / (spatial + spectral) if spatial + spectral > 0 else 0.0,
             "pairs": pairs,
             "skipped": int(self.skipped),
             "per_class": per_class,

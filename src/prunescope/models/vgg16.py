@@ -6,6 +6,7 @@
     Input: ``x`` with shape (1, 3, 64, 64), ``width_mult=1``
     Features after each pool: [(1, 64, 32, 32), (1, 128, 16, 16), (1, 256, 8, 8), (1, 512, 4, 4), (1, 512, 2, 2)]
     CIFAR head: spatial mean (1, 512) → Linear → (1, num_classes)   (on 32×32 inputs the map is already 1×1)
+    CIFAR FC head: spatial mean (1, 512) → Linear, BN, ReLU, Dropout (1, 512) → Linear → (1, num_classes)
     ImageNet head: 7×7 average pool (1, 512, 7, 7) → flatten (1, 25088) → 4096 → 4096 → (1, num_classes)
 """
 
@@ -35,7 +36,7 @@ _VGG16_LAYOUT: tuple[int | str, ...] = (
     512,
     "M",
 )
-_HEADS = ("cifar", "imagenet")
+_HEADS = ("cifar", "cifar_fc", "imagenet")
 
 
 class VGG16(nn.Module):
@@ -43,6 +44,15 @@ class VGG16(nn.Module):
 
     ``head="cifar"``: spatial mean of the last feature map (1×1 for 32×32 inputs) then
     ``classifier = Sequential(Linear(512·w, num_classes))``; output layer ``classifier.0``.
+    ``head="cifar_fc"``: the CIFAR VGG-16 of the pruning literature, with one hidden fully connected layer: the
+    same spatial mean, then ``Linear(512·w, 512·w)``, ``BatchNorm1d``, ReLU, ``Dropout(0.5)``,
+    ``Linear(512·w, num_classes)``; output layer ``classifier.4``. The hidden Linear's 512·w output features are
+    pruned like conv channels. At ``width_mult=1``, 10 classes, one 3×32×32 image:
+    :func:`prunescope.metrics.efficiency.count_params` gives 14,991,946 parameters (≈ 15.0 M; BN included) and
+    :func:`~prunescope.metrics.efficiency.count_macs` 313,463,808 multiply-accumulates (convs 313,196,544, Linears
+    267,264; ``FlopCounterMode`` reports twice that, 626.9 M FLOPs). The ≈ 313-314 M "FLOPs" quoted for this
+    network in the pruning literature (e.g. 3.13e8, Li et al., ICLR 2017) count one MAC as one FLOP.
+    ``tests/models/test_models.py`` checks both numbers.
     ``head="imagenet"``: 7×7 adaptive average pooling (skipped when the map is already 7×7, e.g. 224×224
     inputs, since its CUDA backward is not deterministic),
     then ``Linear(512·w·49, 4096·w)``, ReLU, Dropout, ``Linear(4096·w, 4096·w)``, ReLU, Dropout,
@@ -55,7 +65,7 @@ class VGG16(nn.Module):
     Args:
         num_classes: Number of output classes.
         in_channels: Number of input channels.
-        head: ``"cifar"`` or ``"imagenet"``.
+        head: ``"cifar"``, ``"cifar_fc"`` or ``"imagenet"``.
         width_mult: Multiplier for every conv and hidden Linear width (e.g. 0.125 for small test models).
     """
 
@@ -65,7 +75,7 @@ class VGG16(nn.Module):
         self,
         num_classes: int = 10,
         in_channels: int = 3,
-        head: Literal["cifar", "imagenet"] = "cifar",
+        head: Literal["cifar", "cifar_fc", "imagenet"] = "cifar",
         width_mult: float = 1.0,
     ) -> None:
         super().__init__()
@@ -90,6 +100,16 @@ class VGG16(nn.Module):
         if head == "cifar":
             self.classifier = nn.Sequential(nn.Linear(previous, num_classes))
             self.output_layer_names: tuple[str, ...] = ("classifier.0",)
+        elif head == "cifar_fc":
+            hidden = max(1, round(512 * width_mult))
+            self.classifier = nn.Sequential(
+                nn.Linear(previous, hidden),
+                nn.BatchNorm1d(hidden),
+                nn.ReLU(),
+                nn.Dropout(0.5),
+                nn.Linear(hidden, num_classes),
+            )
+            self.output_layer_names = ("classifier.4",)
         else:
             hidden = max(1, round(4096 * width_mult))
             self.avgpool = nn.AdaptiveAvgPool2d((7, 7))
@@ -111,7 +131,7 @@ class VGG16(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, in_channels, H, W) → logits (B, num_classes); H, W ≥ 32."""
         x = self.features(x)
-        if self.head == "cifar":
+        if self.head in ("cifar", "cifar_fc"):
             x = x.mean(dim=(2, 3))
         else:
             if x.shape[-2:] != (7, 7):

@@ -23,6 +23,7 @@ from prunescope.modules.divergence import DivergenceGuard
 from prunescope.pipeline.parts import RunParts
 from prunescope.pipeline.testing import test_module
 from prunescope.process_rank import is_follower
+from prunescope.progress import ProgressLog
 from prunescope.seeding import baseline_seed, seed_run
 
 FOLLOWER_WAIT_S = 600.0
@@ -72,7 +73,7 @@ def train_baseline(cfg: DictConfig, datamodule: pl.LightningDataModule, out_dir:
     module = build_module(cfg, datamodule)
     trainer = build_trainer(
         cfg,
-        callbacks=[DivergenceGuard("baseline")],
+        callbacks=[DivergenceGuard("baseline"), ProgressLog("baseline")],
         loggers=False,
         default_root_dir=str(out_dir),
         enable_checkpointing=False,
@@ -108,7 +109,7 @@ def _train_in_run(parts: RunParts) -> tuple[dict[str, Any], float]:
         The test metrics and the seconds of the fit alone.
     """
     cfg, module = parts.cfg, parts.module
-    callbacks = [DivergenceGuard("baseline"), *fresh_callbacks(cfg)]
+    callbacks = [DivergenceGuard("baseline"), ProgressLog("baseline"), *fresh_callbacks(cfg)]
     trainer = build_trainer(cfg, callbacks=callbacks, loggers=parts.loggers or False)
     start = time.perf_counter()
     if cfg.get("train"):

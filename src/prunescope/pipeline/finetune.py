@@ -15,6 +15,7 @@ from prunescope.modules import TaskModule
 from prunescope.modules.divergence import DivergenceGuard
 from prunescope.pipeline.baseline import BaselineResult
 from prunescope.pipeline.parts import RunParts
+from prunescope.progress import ProgressLog
 from prunescope.pruning.callback import PruningCallback, PruningProgress
 
 
@@ -40,6 +41,11 @@ class PrunedResult:
 def prune_finetune_stage(parts: RunParts, baseline: BaselineResult) -> PrunedResult:
     """Fine-tune ``parts.module`` for ``finetune_epochs`` epochs, pruning filters on the schedule.
 
+    ``pruning.finetune.batch_size`` / ``limit_train_batches`` / ``optimizer`` set the fine-tune's own batch size,
+    training batches per epoch and optimizer arguments (the baseline's training is not affected). The fine-tune's
+    shuffling and augmentation follow the run's ``seed``, also when a study fixes ``data.seed`` (and
+    ``baseline.seed``) to share one baseline across seeds.
+
     The module must already hold the baseline's weights (and any removed U-Net levels, see the layer stage).
     """
     assert parts.pruning is not None, "prune_finetune_stage runs only for pruning runs"
@@ -53,13 +59,33 @@ def prune_finetune_stage(parts: RunParts, baseline: BaselineResult) -> PrunedRes
     callbacks = [
         pruning,
         DivergenceGuard("fine-tune"),
+        ProgressLog("fine-tune"),
         *fresh_callbacks(cfg),
         *([sp2ps] if sp2ps is not None else []),
     ]
-    trainer = build_trainer(
-        cfg, callbacks=callbacks, loggers=parts.loggers or False, max_epochs=int(cfg.finetune_epochs)
+    protocol = parts.pruning.finetune
+    limits = (
+        {} if protocol.limit_train_batches is None else {"limit_train_batches": protocol.limit_train_batches}
     )
+    trainer = build_trainer(
+        cfg,
+        callbacks=callbacks,
+        loggers=parts.loggers or False,
+        max_epochs=int(cfg.finetune_epochs),
+        **limits,
+    )
+    datamodule = parts.datamodule
+    data_batch_size, data_seed = datamodule.batch_size, datamodule.seed
+    if protocol.batch_size is not None:
+        datamodule.batch_size = int(protocol.batch_size)
+    if cfg.get("seed") is not None:
+        # the fine-tune's order follows the run's seed (data.seed: the baseline's)
+        datamodule.seed = int(cfg.seed)
     start = time.perf_counter()
-    trainer.fit(parts.module, datamodule=parts.datamodule, ckpt_path=resume_path(cfg))
+    try:
+        trainer.fit(parts.module, datamodule=datamodule, ckpt_path=resume_path(cfg))
+    finally:
+        # the test stage batches and orders as the baseline's test did
+        datamodule.batch_size, datamodule.seed = data_batch_size, data_seed
     seconds = time.perf_counter() - start
     return PrunedResult(parts.module, trainer, sp2ps, pruning.progress, seconds - pruning.progress.seconds)

@@ -2,13 +2,13 @@
 
 Keys are grouped by prefix (documented in README, "metrics.json schema"):
 
-- ``run.*``       identity and outcome: model, data, method, scope, ratio, seed, schedule, status, error, name, ...
+- ``run.*``       identity and outcome: model, data, method, scope, ratio, target, seed, schedule, status, error, name, ...
 - ``quality.metric``  the main quality metric: ``miou`` (segmentation) or ``acc`` (classification)
 - ``baseline.*`` / ``pruned.*``  quality (``miou``, ``pixel_acc``, ``iou_per_class`` or ``acc``) and cost
   (``params``, ``macs``, ``size_mb``, ``latency_ms`` with ``latency_runtime``, ``latency_batch``,
   ``latency_threads``; for a pruned run both latencies come from one interleaved measurement)
 - ``prune.*``     what the pruning did: ``ratio_target``, ``ratio_removed`` (measured fraction of prunable filters),
-  ``steps_done``, ``levels_removed`` and, for ``layers.levels: auto``, ``levels_baseline_metric`` /
+  ``target_removed`` (measured fraction of the ``run.target`` count: filters, params or MACs), ``steps_done``, ``levels_removed`` and, for ``layers.levels: auto``, ``levels_baseline_metric`` /
   ``levels_metric_<k>``
 - ``drop.params_pct``, ``drop.macs_pct``, ``drop.size_pct``; ``delta.<metric>`` = pruned - baseline; ``speedup``
 - ``sp2ps.*``     score, spatial, spectral, pairs, skipped, per_class
@@ -84,6 +84,7 @@ def run_identity(cfg: DictConfig) -> dict[str, Any]:
         "method": pruning.method if pruning is not None else "none",
         "scope": pruning.scope if pruning is not None else None,
         "ratio": float(pruning.ratio) if pruning is not None else 0.0,
+        "target": pruning.target if pruning is not None else None,
         "seed": cfg.get("seed"),
         "schedule": f"{pruning.schedule.kind}x{pruning.schedule.steps}" if pruning is not None else None,
         "name": Path(cfg.paths.output_dir).name,
@@ -179,6 +180,7 @@ class RunReport:
             run["pruning_steps"] = len(pruned.module.pruning_record)
             values["prune.ratio_target"] = self.identity.get("ratio")
             values["prune.ratio_removed"] = pruned.progress.ratio_removed
+            values["prune.target_removed"] = pruned.progress.target_removed
             values["prune.steps_done"] = pruned.progress.steps_done
             times["prune"] = times.get("prune", 0.0) + pruned.progress.seconds
             times["finetune"] = pruned.finetune_seconds

@@ -4,6 +4,9 @@ from prunescope.pruning.api import (
     PruningPlan,
     PruningResult,
     apply_plan,
+    channel_ratio_for,
+    count_macs,
+    count_params,
     make_criterion,
     plan_pruning,
     prunable_layers,
@@ -11,9 +14,11 @@ from prunescope.pruning.api import (
     prune,
     replay,
     round_channels_down,
+    target_count,
 )
 from prunescope.pruning.criteria import CRITERIA
 from prunescope.pruning.options import PruningConfig, PruningOptions
+from prunescope.pruning.target import TARGETS, TargetMatch
 
 __all__ = [
     "CRITERIA",
@@ -22,6 +27,11 @@ __all__ = [
     "PruningPlan",
     "PruningResult",
     "apply_plan",
+    "TARGETS",
+    "TargetMatch",
+    "channel_ratio_for",
+    "count_macs",
+    "count_params",
     "make_criterion",
     "plan_pruning",
     "prunable_layers",
@@ -29,4 +39,5 @@ __all__ = [
     "prune",
     "replay",
     "round_channels_down",
+    "target_count",
 ]

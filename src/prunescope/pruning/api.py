@@ -1,7 +1,8 @@
 """Public pruning API: ``prune`` a model in place and ``replay`` a pruning record on a fresh one.
 
 Channels are physically removed with Torch-Pruning's ``DependencyGraph`` (coupled convs, BatchNorms,
-concatenations and residual additions follow automatically); ties invisible to autograd (SegNet unpool indices)
+concatenations and residual additions follow automatically); the output features of hidden Linear layers are
+units like conv channels (see :mod:`prunescope.pruning.groups`); ties invisible to autograd (SegNet unpool indices)
 are merged by :mod:`prunescope.pruning.coupling`.
 """
 
@@ -15,12 +16,13 @@ import torch
 import torch_pruning as tp
 from torch import nn
 
-from prunescope.metrics.efficiency import count_macs_and_shape, count_params
+from prunescope.metrics.efficiency import count_macs, count_macs_and_shape, count_params
 from prunescope.pruning.coupling import declared_ties, merge_tied_groups, tie_closure
 from prunescope.pruning.criteria import CRITERIA, Criterion
 from prunescope.pruning.groups import ChannelUnit, build_graph, iter_groups, prune_unit
 from prunescope.pruning.options import PruningOptions
-from prunescope.pruning.selection import Limits, lowest, protect_producers
+from prunescope.pruning.selection import Limits, choose_removal, lowest
+from prunescope.pruning.target import TARGETS, TargetMatch, match_target
 
 RECORD_OPS = ("channels", "unet_levels")
 
@@ -31,7 +33,7 @@ class PruningResult:
 
     Attributes:
         method: Criterion name.
-        ratio: Requested fraction of prunable filters removed.
+        ratio: Requested fraction of the ``target`` count removed.
         params_before: Parameter count before pruning.
         params_after: Parameter count after pruning.
         macs_before: Multiply-accumulates of one ``example_inputs`` forward before pruning.
@@ -41,7 +43,10 @@ class PruningResult:
         kept: Producer layer name -> kept output-channel indices (indexing before this call).
         removed: Producer layer name -> removed output-channel indices (same indexing).
         record: JSON-safe list of operations that :func:`replay` applies to a fresh model.
-        details: Criterion extras (e.g. ``tau`` found by pca_nci).
+        details: Criterion extras (e.g. ``tau`` found by pca_nci); with a cost target also ``channel_ratio``
+            (the filter ratio that met it), ``target_achieved`` (the fraction removed, counted exactly) and
+            ``target_probes`` (selections evaluated).
+        target: What ``ratio`` counts: ``"channels"`` (prunable filters), ``"params"`` or ``"macs"``.
     """
 
     method: str
@@ -52,6 +57,7 @@ class PruningResult:
     macs_after: int
     filters_before: int = 0
     filters_after: int = 0
+    target: str = "channels"
     kept: dict[str, list[int]] = field(default_factory=dict)
     removed: dict[str, list[int]] = field(default_factory=dict)
     record: list[dict] = field(default_factory=list)
@@ -73,12 +79,14 @@ class PruningPlan:
         units: Prunable units.
         removal: Unit name -> unit channel indices to remove.
         criterion: The criterion used (holds statistics, e.g. ``tau``).
+        match: How a cost target was met (``None`` for ``target="channels"``).
     """
 
     graph: tp.DependencyGraph
     units: list[ChannelUnit]
     removal: dict[str, list[int]]
     criterion: Criterion
+    match: TargetMatch | None = None
 
     def filters(self) -> tuple[int, int]:
         """``(before, after)``: prunable filters ``Σ_u w_u C_u`` without and with the planned removal."""
@@ -151,7 +159,7 @@ def prunable_units(
 def prunable_layers(
     model: nn.Module, example_inputs: torch.Tensor, ignored_layers: Sequence[str] | None = None
 ) -> list[str]:
-    """Names of the convs whose output channels :func:`prune` may remove."""
+    """Names of the convs (and hidden Linears) whose output channels (features) :func:`prune` may remove."""
     _, units = prunable_units(model, example_inputs, ignored_layers)
     return [name for unit in units for name in unit.layer_names]
 
@@ -168,23 +176,62 @@ def plan_pruning(
     min_channels: int = 1,
     calibration_batches: int = 4,
     method_options: dict | None = None,
+    target: str = "channels",
 ) -> PruningPlan:
     """Choose the channels :func:`prune` would remove, without removing them (arguments as in :func:`prune`)."""
     PruningOptions(
         method, ratio, scope, round_to, min_channels, tuple(ignored_layers or ()), calibration_batches,
-        dict(method_options or {}),
+        dict(method_options or {}), target,
     ).validate()  # fmt: skip
     criterion = make_criterion(method, method_options)
     if criterion.needs_calibration and calibration is None:
         raise ValueError(f"method {method!r} needs calibration batches (calibration=None)")
+    example_inputs = example_inputs.to(_device(model))
     graph, units = prunable_units(model, example_inputs, ignored_layers)
     limits = Limits(int(min_channels), None if round_to is None else int(round_to))
     if not units or (ratio == 0 and criterion.uses_ratio):
         return PruningPlan(graph, units, {u.name: [] for u in units}, criterion)
     criterion.prepare(model, graph, units, calibration, int(calibration_batches))
-    removal = criterion.select(units, float(ratio), scope, limits)
-    removal = {u.name: protect_producers(u, removal[u.name], criterion(u), limits) for u in units}
-    return PruningPlan(graph, units, removal, criterion)
+    match = None
+    if target != "channels":
+        match = match_target(model, example_inputs, units, criterion, scope, limits, target, float(ratio))
+    channel_ratio = float(ratio) if match is None else match.ratio
+    return PruningPlan(
+        graph, units, choose_removal(criterion, units, channel_ratio, scope, limits), criterion, match
+    )
+
+
+def channel_ratio_for(
+    model: nn.Module, example_inputs: torch.Tensor, target: str, fraction: float, **prune_kwargs
+) -> float:
+    """Channel ratio at which :func:`prune` removes ``fraction`` of the ``target`` count (nothing is removed).
+
+    ``prune_kwargs`` are the other arguments of :func:`prune` (method, scope, calibration, ...). For
+    ``target="channels"`` the answer is ``fraction`` itself.
+    """
+    plan = plan_pruning(model, example_inputs, ratio=fraction, target=target, **prune_kwargs)
+    return float(fraction) if plan.match is None else plan.match.ratio
+
+
+def target_count(
+    model: nn.Module,
+    example_inputs: torch.Tensor,
+    target: str,
+    ignored_layers: Sequence[str] | None = None,
+) -> int:
+    """The count a ``target`` ratio refers to: prunable filters ``sum_u w_u C_u``, parameters or MACs.
+
+    A schedule measures it before its first step and before every step, to turn a cumulative goal into the ratio
+    of the current model: ``prunescope.pruning.schedule.step_ratio(1 - now / original, goal)``.
+    """
+    if target == "channels":
+        _, units = prunable_units(model, example_inputs.to(_device(model)), ignored_layers)
+        return sum(unit.weight * unit.channels for unit in units)
+    if target == "params":
+        return count_params(model)
+    if target == "macs":
+        return count_macs(model, example_inputs.to(_device(model)))
+    raise ValueError(f"unknown pruning target {target!r}; valid: {', '.join(TARGETS)}")
 
 
 def prune(
@@ -199,15 +246,15 @@ def prune(
     min_channels: int = 1,
     calibration_batches: int = 4,
     method_options: dict | None = None,
+    target: str = "channels",
 ) -> PruningResult:
-    """Remove output channels of ``model``'s convs in place.
+    """Remove output channels of ``model``'s convs (and output features of its hidden Linears) in place.
 
     Args:
         model: Network (output layers in ``model.output_layer_names`` are never pruned).
         example_inputs: Input batch used to trace the network (its shape is stored in the record).
         method: One of ``CRITERIA`` (random, l1, l2, fpgm, bn_scale, taylor, pca_nci, isd).
-        ratio: Fraction of prunable filters removed, in [0, 1) (over all layers for global scope, per layer for
-            local scope). ``0`` leaves the model unchanged.
+        ratio: Fraction removed, in [0, 1), of what ``target`` names. ``0`` leaves the model unchanged.
         scope: ``"global"`` or ``"local"``.
         calibration: Iterable of ``(images, targets)`` batches; needed by taylor, pca_nci and isd.
         ignored_layers: Module names kept intact (with their sub-convs and tie partners).
@@ -216,23 +263,33 @@ def prune(
         calibration_batches: Batches of ``calibration`` used.
         method_options: Criterion options (pca_nci: ``variance``; isd: ``alpha``; taylor: ``ignore_index``;
             random: ``seed``).
+        target: ``"channels"``: ``ratio`` is the fraction of prunable filters (over all layers for global scope,
+            per layer for local scope); ``"params"`` / ``"macs"``: the fraction of the model's parameters / MACs,
+            met within 0.5 points by bisection on the filter ratio (see :mod:`prunescope.pruning.target`; not
+            with pca_nci ``variance`` or isd ``alpha``).
 
     Returns:
         Counts before/after, kept/removed indices per layer and the replay record.
 
     Raises:
-        ValueError: Invalid ratio, scope, method, option or layer name (raised before any work).
+        ValueError: Invalid ratio, scope, method, option, target or layer name (raised before any work); a cost
+            target out of reach.
     """
     example_inputs = example_inputs.to(_device(model))
     plan = plan_pruning(
         model, example_inputs, method, ratio, scope, calibration, ignored_layers, round_to, min_channels,
-        calibration_batches, method_options,
+        calibration_batches, method_options, target,
     )  # fmt: skip
-    return apply_plan(model, example_inputs, plan, method, float(ratio))
+    return apply_plan(model, example_inputs, plan, method, float(ratio), target)
 
 
 def apply_plan(
-    model: nn.Module, example_inputs: torch.Tensor, plan: PruningPlan, method: str, ratio: float
+    model: nn.Module,
+    example_inputs: torch.Tensor,
+    plan: PruningPlan,
+    method: str,
+    ratio: float,
+    target: str = "channels",
 ) -> PruningResult:
     """Remove the channels of ``plan`` from ``model`` in place; counts, indices and record as in :func:`prune`.
 
@@ -263,6 +320,12 @@ def apply_plan(
             "pruning changed the output shape: an output layer is missing from output_layer_names"
         )
     details = {"tau": plan.criterion.tau} if getattr(plan.criterion, "tau", None) is not None else {}
+    if plan.match is not None:
+        details.update(
+            channel_ratio=plan.match.ratio,
+            target_achieved=plan.match.achieved,
+            target_probes=plan.match.probes,
+        )
     return PruningResult(
         method=method,
         ratio=float(ratio),
@@ -272,6 +335,7 @@ def apply_plan(
         macs_after=macs_after,
         filters_before=filters_before,
         filters_after=filters_after,
+        target=target,
         kept=kept,
         removed=removed,
         record=record,

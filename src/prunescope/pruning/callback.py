@@ -8,11 +8,12 @@ Per fine-tune fit:
    training batches) and remove filters with :func:`prunescope.pruning.prune`, then rebuild optimizer and LR
    scheduler for the new parameters; the LR restarts at ``finetune.lr``.
 
-Step ``i`` reaches the cumulative ratio ``c_i`` of the schedule (fraction of the prunable filters the network had
-before its first filter step, see :mod:`prunescope.pruning.schedule`). ``prune()`` takes a ratio of the *current*
-prunable filters, so step ``i`` passes ``r_i = (c_i - a) / (1 - a)``, where ``a`` is the fraction already removed
-as counted by the previous steps (``a = c_{i-1}`` whenever earlier steps hit their target exactly; counting it
-makes rounding and ``min_channels`` clipping of earlier steps self-correcting). Threshold modes (pca_nci
+Step ``i`` reaches the cumulative ratio ``c_i`` of the schedule: a fraction of the count ``pruning.target`` names
+(prunable filters, parameters or MACs) as the network had it before its first filter step (see
+:mod:`prunescope.pruning.schedule`). ``prune()`` takes a ratio of the *current* count, so step ``i`` passes
+``r_i = (c_i - a) / (1 - a)``, where ``a = 1 - N_now / N_0`` is the fraction already removed as counted after the
+previous steps (``a = c_{i-1}`` whenever earlier steps hit their target exactly; counting it makes rounding and
+``min_channels`` clipping of earlier steps self-correcting). Threshold modes (pca_nci
 ``variance``, isd ``alpha``) ignore the ratio: every step applies the threshold to the current model.
 
 Each step builds one dependency graph (inside ``prune``). Every operation is appended to
@@ -25,7 +26,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import logging
 import math
 import time
 from dataclasses import dataclass, field
@@ -35,13 +35,12 @@ import pytorch_lightning as pl
 import torch
 from torch import nn
 
+from prunescope.progress import log_pruning_step
 from prunescope.pruning.api import PruningResult, prune
 from prunescope.pruning.distributed import check_strategy, prune_on_rank_zero, rewrap_ddp
 from prunescope.pruning.finetune import install_finetune_optimizer
 from prunescope.pruning.options import PruningConfig
 from prunescope.pruning.schedule import cumulative_ratios, step_epochs, step_ratio
-
-log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -52,14 +51,22 @@ class PruningProgress:
         steps_done: filter steps applied.
         filters_original: prunable filters before the first step (``None`` until then).
         filters_now: prunable filters after the last step.
+        target_original: the ``pruning.target`` count (filters, params or MACs) before the first step.
+        target_now: that count after the last step.
+        params_original: parameters before the first step.
+        macs_original: MACs (one example input) before the first step.
         seconds: time spent scoring and removing filters (calibration included, fine-tuning excluded).
-        steps: one dict per step: ``step``, ``ratio_goal``, ``ratio_step``, ``ratio_removed``, ``params``,
-            ``macs``, ``filters_removed``, ``seconds``.
+        steps: one dict per step: ``step``, ``ratio_goal``, ``ratio_step``, ``ratio_removed``, ``target_removed``,
+            ``params``, ``macs``, ``filters_removed``, ``seconds``.
     """
 
     steps_done: int = 0
     filters_original: int | None = None
     filters_now: int | None = None
+    target_original: int | None = None
+    target_now: int | None = None
+    params_original: int | None = None
+    macs_original: int | None = None
     seconds: float = 0.0
     steps: list[dict[str, Any]] = field(default_factory=list)
 
@@ -70,11 +77,27 @@ class PruningProgress:
             return 0.0
         return 1.0 - self.filters_now / self.filters_original
 
+    @property
+    def target_removed(self) -> float:
+        """Fraction of the original ``pruning.target`` count removed, ``1 - target_now / target_original``."""
+        if not self.target_original or self.target_now is None:
+            return 0.0
+        return 1.0 - self.target_now / self.target_original
+
     def add(self, result: PruningResult, goal: float, ratio: float, seconds: float) -> dict[str, Any]:
         """Count one ``prune()`` result; returns the step's entry."""
+        counts = {
+            "channels": (result.filters_before, result.filters_after),
+            "params": (result.params_before, result.params_after),
+            "macs": (result.macs_before, result.macs_after),
+        }[result.target]
         if self.filters_original is None:
             self.filters_original = result.filters_before
+            self.target_original = counts[0]
+            self.params_original = result.params_before
+            self.macs_original = result.macs_before
         self.filters_now = result.filters_after
+        self.target_now = counts[1]
         self.steps_done += 1
         self.seconds += seconds
         entry = {
@@ -82,6 +105,7 @@ class PruningProgress:
             "ratio_goal": goal,
             "ratio_step": ratio,
             "ratio_removed": self.ratio_removed,
+            "target_removed": self.target_removed,
             "params": result.params_after,
             "macs": result.macs_after,
             "filters_removed": result.filters_before - result.filters_after,
@@ -100,7 +124,8 @@ class PruningCallback(pl.Callback):
         teacher: the unpruned baseline network, distillation teacher when ``distill.alpha > 0`` (a copy is kept).
 
     Logged (``pl_module.log`` in the epoch of each step): ``prune/step``, ``prune/ratio_goal``,
-    ``prune/ratio_step``, ``prune/ratio_removed``, ``prune/params``, ``prune/macs``; and one log line per step.
+    ``prune/ratio_step``, ``prune/ratio_removed``, ``prune/target_removed``, ``prune/params``, ``prune/macs``; and
+    one progress line per step (:func:`prunescope.progress.log_pruning_step`).
     """
 
     def __init__(self, config: PruningConfig, teacher: nn.Module | None = None) -> None:
@@ -133,7 +158,9 @@ class PruningCallback(pl.Callback):
                 f"this run has ratios {self.cumulative} at epochs {self.epochs}"
             )
         names = [f.name for f in dataclasses.fields(PruningProgress)]
-        self.progress = PruningProgress(**{name: copy.deepcopy(state_dict[name]) for name in names})
+        self.progress = PruningProgress(
+            **{name: copy.deepcopy(state_dict[name]) for name in names if name in state_dict}
+        )
         self._resumed = True
 
     # ------------------------------------------------------------------------------------------- hooks
@@ -196,7 +223,7 @@ class PruningCallback(pl.Callback):
     def _prune_step(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         progress = self.progress
         goal = self.cumulative[progress.steps_done]
-        ratio = step_ratio(min(progress.ratio_removed, goal), goal)
+        ratio = step_ratio(min(progress.target_removed, goal), goal)
         start = time.perf_counter()
 
         def decide() -> PruningResult:
@@ -210,15 +237,21 @@ class PruningCallback(pl.Callback):
         result = prune_on_rank_zero(pl_module.net, decide) if trainer.world_size > 1 else decide()
         pl_module.pruning_record.extend(copy.deepcopy(result.record))
         entry = progress.add(result, goal, ratio, time.perf_counter() - start)
-        log.info(
-            "prune step %d/%d (%s): removed %d filters, %.1f%% of the original removed; params %d, MACs %d",
-            entry["step"], len(self.epochs), self.config.method, entry["filters_removed"],
-            100 * entry["ratio_removed"], entry["params"], entry["macs"],
-        )  # fmt: skip
+        log_pruning_step(
+            entry["step"], len(self.epochs), result, progress.params_original, progress.macs_original
+        )
         self._pending_logs.update(
             {
                 f"prune/{key}": float(entry[key])
-                for key in ("step", "ratio_goal", "ratio_step", "ratio_removed", "params", "macs")
+                for key in (
+                    "step",
+                    "ratio_goal",
+                    "ratio_step",
+                    "ratio_removed",
+                    "target_removed",
+                    "params",
+                    "macs",
+                )
             }
         )
 

@@ -38,6 +38,7 @@ def segment_scheduler(options: FinetuneOptions, periods: int) -> Any:
 
 
 def install_finetune_optimizer(module: TaskModule, options: FinetuneOptions, periods: int) -> None:
-    """Make ``module`` build its optimizer at ``options.lr`` with the segment's LR schedule over ``periods``."""
-    module.optimizer_factory = functools.partial(module.optimizer_factory, lr=options.lr)
+    """Make ``module`` build its optimizer at ``options.lr`` (and ``options.optimizer``'s arguments) with the
+    segment's LR schedule over ``periods``."""
+    module.optimizer_factory = functools.partial(module.optimizer_factory, **options.optimizer, lr=options.lr)
     module.scheduler_factory = segment_scheduler(options, periods)

@@ -3,6 +3,9 @@
 A *unit* wraps one or more Torch-Pruning dependency groups whose output channels share indices: one group
 normally, several when the network ties groups invisibly to autograd (SegNet max-unpool indices, see
 `prunescope.pruning.coupling`). Channel ``c`` of a unit is the root-index ``c`` of each of its groups.
+
+A group's root is a conv (its output channels) or a hidden Linear (its output features, e.g. VGG-16's
+``cifar_fc`` head): a Linear's feature plays the part of a channel, its weight row the part of a filter.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import torch_pruning as tp
 from torch import nn
 from torch_pruning.pruner import function
 
+ROOT_TYPES = (nn.modules.conv._ConvNd, nn.Linear)  # layers whose output channels (features) start a unit
 PRODUCER_FNS = {
     function.prune_conv_out_channels,
     function.prune_depthwise_conv_out_channels,
@@ -68,8 +72,8 @@ class ChannelUnit:
     Attributes:
         name: Name of the first root layer (used as the unit's layer name).
         channels: Number of channels C of the unit.
-        roots: ``(module name, module)`` of each merged dependency group's root conv.
-        producers: Layers whose output channels are the unit's channels (conv filters).
+        roots: ``(module name, module)`` of each merged dependency group's root conv or Linear.
+        producers: Layers whose output channels are the unit's channels (conv filters, Linear weight rows).
         consumers: Layers whose input channels read the unit's channels.
         norms: BatchNorm layers on the unit's channels.
     """
@@ -83,7 +87,7 @@ class ChannelUnit:
 
     @property
     def weight(self) -> int:
-        """Filters removed per removed channel (number of producer layers)."""
+        """Filters removed per removed channel (number of producer layers; a Linear's weight row counts as one)."""
         return max(1, len(self.producers))
 
     @property
@@ -133,15 +137,13 @@ def layer_members(graph: tp.DependencyGraph, group: tp.dependency.Group, fns: se
 def iter_groups(
     graph: tp.DependencyGraph, model: nn.Module, excluded: Sequence[str]
 ) -> Iterator[tuple[str, nn.Module, tp.dependency.Group]]:
-    """Yield ``(root name, root module, full group)`` of every prunable conv group.
+    """Yield ``(root name, root module, full group)`` of every prunable conv or Linear group (``ROOT_TYPES``).
 
     Groups whose output channels include an excluded layer (output layers, ignored layers) are skipped.
     """
     excluded_modules = [model.get_submodule(name) for name in excluded]
     names = graph._module2name
-    for group in graph.get_all_groups(
-        ignored_layers=excluded_modules, root_module_types=(nn.modules.conv._ConvNd,)
-    ):
+    for group in graph.get_all_groups(ignored_layers=excluded_modules, root_module_types=ROOT_TYPES):
         root = group[0].dep.target.module
         yield names[root], root, group
 

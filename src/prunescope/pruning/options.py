@@ -14,6 +14,7 @@ from typing import Any
 
 from prunescope.pruning.criteria import CRITERIA
 from prunescope.pruning.schedule import SCHEDULE_KINDS, step_epochs
+from prunescope.pruning.target import check_target
 
 SCOPES = ("global", "local")
 FINETUNE_SCHEDULES = ("cosine", "constant", "step")
@@ -33,6 +34,8 @@ class PruningOptions:
         calibration_batches: batches of the calibration data used for statistics / gradients (>= 1).
         method_options: criterion options (pca_nci ``variance``, isd ``alpha``, taylor ``ignore_index``, random
             ``seed``).
+        target: what ``ratio`` is a fraction of: ``channels`` (prunable filters), ``params`` or ``macs`` (the
+            model's counts, matched within 0.5 points by bisection; :mod:`prunescope.pruning.target`).
     """
 
     method: str = "pca_nci"
@@ -43,6 +46,7 @@ class PruningOptions:
     ignored_layers: tuple[str, ...] = ()
     calibration_batches: int = 4
     method_options: dict[str, Any] = field(default_factory=dict)
+    target: str = "channels"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "ignored_layers", tuple(self.ignored_layers or ()))
@@ -57,7 +61,7 @@ class PruningOptions:
             problems.append(f"unknown method {self.method!r} (valid: {', '.join(CRITERIA)})")
         else:
             try:
-                make_criterion(self.method, self.method_options)
+                check_target(self.target, make_criterion(self.method, self.method_options).uses_ratio)
             except (TypeError, ValueError) as error:
                 problems.append(str(error))
         if not 0.0 <= float(self.ratio) < 1.0:
@@ -115,18 +119,29 @@ class ScheduleOptions:
 
 @dataclass(frozen=True)
 class FinetuneOptions:
-    """The learning rate after every pruning step.
+    """The fine-tune protocol: LR after every step, and what differs from the baseline's training.
 
     Attributes:
         lr: the LR restarts here after every step (> 0).
         schedule: ``cosine`` (to 0 over the segment until the next step or the end), ``constant``, or ``step``
             (× ``gamma`` at 50 % and 75 % of the segment).
         gamma: LR factor of the ``step`` schedule, in (0, 1].
+        optimizer: keyword arguments that replace the model optimizer's for the fine-tune (e.g.
+            ``{momentum: 0.9, nesterov: false, weight_decay: 0.0}``); ``lr`` comes from ``lr``.
+        batch_size: training batch size of the fine-tune (and its calibration batches); ``None`` = the data's.
+        limit_train_batches: ``pl.Trainer`` limit of the fine-tune's training batches per epoch (an int: a
+            training subset of that many batches; a float: that fraction); ``None`` = the trainer's.
     """
 
     lr: float = 1e-3
     schedule: str = "cosine"
     gamma: float = 0.1
+    optimizer: dict[str, Any] = field(default_factory=dict)
+    batch_size: int | None = None
+    limit_train_batches: int | float | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "optimizer", dict(self.optimizer or {}))
 
     def problems(self) -> list[str]:
         """Every invalid option, one phrase each."""
@@ -139,6 +154,14 @@ class FinetuneOptions:
             )
         if not 0 < self.gamma <= 1:
             problems.append(f"finetune.gamma must be in (0, 1], got {self.gamma}")
+        if "lr" in self.optimizer:
+            problems.append("finetune.optimizer must not set lr (use finetune.lr)")
+        if self.batch_size is not None and int(self.batch_size) < 1:
+            problems.append(f"finetune.batch_size must be >= 1 or null, got {self.batch_size}")
+        if self.limit_train_batches is not None and not self.limit_train_batches > 0:
+            problems.append(
+                f"finetune.limit_train_batches must be > 0 or null, got {self.limit_train_batches}"
+            )
         return problems
 
 

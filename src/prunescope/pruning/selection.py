@@ -2,7 +2,9 @@
 
 ``ratio`` R counts filters: a unit with C channels and w producer layers holds w*C prunable filters. Global scope
 removes the globally lowest (normalised) scores until ``sum_u w_u n_u >= R sum_u w_u C_u``; local scope removes
-``round(R C_u)`` channels of lowest score in every unit.
+``round(R C_u)`` channels of lowest score in every unit, rounding half down with a tie-break by unit position
+(:func:`local_count`) so that units of equal width gain a channel at slightly different ratios and a cost target
+(:mod:`prunescope.pruning.target`) can be met one channel at a time.
 """
 
 from __future__ import annotations
@@ -10,10 +12,14 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 
 from prunescope.pruning.groups import ChannelUnit
+
+if TYPE_CHECKING:
+    from prunescope.pruning.criteria.base import Criterion
 
 
 @dataclass(frozen=True)
@@ -40,6 +46,17 @@ class Limits:
     def max_removal(self, channels: int) -> int:
         """Most channels a unit may lose."""
         return self.removal(channels, channels)
+
+
+LOCAL_TIE_STEP = 1e-7
+
+
+def local_count(ratio: float, channels: int, position: int) -> int:
+    """Channels removed from the ``position``-th unit under local scope: ``floor(R C + 1/2 - (position + 1) e)``.
+
+    ``e = 1e-7``: ``round(R C)`` except within ``(position + 1) e`` of a half, where the later unit rounds down.
+    """
+    return max(0, math.floor(ratio * channels + 0.5 - (position + 1) * LOCAL_TIE_STEP))
 
 
 def lowest(scores: torch.Tensor, count: int) -> list[int]:
@@ -76,8 +93,10 @@ def select_by_rank(
     """
     if scope == "local":
         return {
-            u.name: lowest(scores[u.name], limits.removal(u.channels, round(ratio * u.channels)))
-            for u in units
+            u.name: lowest(
+                scores[u.name], limits.removal(u.channels, local_count(ratio, u.channels, position))
+            )
+            for position, u in enumerate(units)
         }
     normalised = {u.name: normalise(scores[u.name].to(torch.float64)) for u in units}
     candidates = sorted(
@@ -120,3 +139,14 @@ def protect_producers(
             candidates = sorted((c for c in own if c in removed), key=lambda c: -float(scores[c]))
             removed -= set(candidates[:need])
     return sorted(removed)
+
+
+def choose_removal(
+    criterion: Criterion, units: Sequence[ChannelUnit], ratio: float, scope: str, limits: Limits
+) -> dict[str, list[int]]:
+    """Channels to remove per unit name: the criterion's selection at ``ratio``, then :func:`protect_producers`.
+
+    ``criterion`` must be prepared (statistics gathered); calling this again with another ratio re-selects only.
+    """
+    removal = criterion.select(units, float(ratio), scope, limits)
+    return {u.name: protect_producers(u, removal[u.name], criterion.scores(u), limits) for u in units}

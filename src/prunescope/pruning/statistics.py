@@ -1,7 +1,18 @@
-"""Streaming feature-map statistics of prunable layers over calibration batches.
+"""Streaming statistics of a unit's channels exactly as the layers reading them receive them.
 
-Every pixel of a post-activation map ``A`` (``B x C x H x W``) is one sample of a C-dimensional vector. With
-``N`` samples, running sums ``s = sum_i a_i`` and ``S = sum_i a_i a_i^T`` (float64) give
+A unit's channels are observed at the *input* of every layer that reads them (its *readers*: the convs and linears
+whose input channels are in the unit's dependency groups, plus depthwise convs of the unit, which read channel c
+with filter c; the same readers as next-conv influence). A forward pre-hook on each reader takes the input
+channels that hold the unit's channels, in unit order, through the dependency graph's index mapping: a U-Net
+decoder conv reading ``cat(skip, up)`` gives the skip's unit and the up-conv's unit their own slices; a ResNet
+stage's residual stream is seen after the addition and ReLU; a transposed up-conv's output is seen without a
+ReLU; a SegNet decoder conv's output is seen unpooled; a linear after flattening sees ``H x W`` features per
+channel; the units of a hidden Linear (its output features, e.g. VGG-16 ``cifar_fc``) are seen by the next Linear
+as ``(B, F)``, each feature a 1 x 1 map (one sample per image, spatial std 0). One :class:`FeatureStatistics` per
+reader; criteria combine them (see ``pca_nci`` and ``isd``).
+
+Every pixel of an observed map ``A`` (``B x C x H x W``) is one sample of a C-dimensional vector. With ``N``
+samples, running sums ``s = sum_i a_i`` and ``S = sum_i a_i a_i^T`` (float64) give
 
     mean = s / N,    cov = (S - N mean mean^T) / (N - 1)
 
@@ -15,16 +26,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import torch
-import torch.nn.functional as F
-import torch_pruning as tp
 from torch import nn
 
-from prunescope.pruning.groups import ChannelUnit
+from prunescope.pruning.groups import ChannelUnit, Member
 
 
 @dataclass
 class FeatureStatistics:
-    """Running sums over the pixels and images of one layer's post-activation maps.
+    """Running sums over the pixels and images of the maps one reader receives.
 
     Attributes:
         channels: Number of channels C.
@@ -92,6 +101,11 @@ class FeatureStatistics:
         return (self.outer - self.pixels * torch.outer(mean, mean)) / (self.pixels - 1)
 
     @property
+    def spatial(self) -> bool:
+        """Whether the maps had more than one position per image (otherwise every spatial std is 0)."""
+        return self.pixels > self.images
+
+    @property
     def spatial_std_mean(self) -> torch.Tensor:
         """``MSD_c``: mean over images of the spatial std of channel c, shape (C,)."""
         return self.spatial_std_total / max(self.images, 1)
@@ -106,21 +120,50 @@ def is_depthwise(module: nn.Module) -> bool:
     )
 
 
-def activation_source(graph: tp.DependencyGraph, conv: nn.Module) -> tuple[nn.Module, bool]:
-    """Where a unit rooted at ``conv`` shows its activation maps: ``(module, reads_input)``.
+@dataclass(frozen=True)
+class Reader:
+    """A layer reading a unit's channels, and where they sit in its input.
 
-    A depthwise root reads the unit's channels as its *input* (e.g. a concatenation feeding a separable conv), in
-    the unit's channel order: its input is observed as is. Otherwise the output of the BatchNorm right after the
-    conv, else of the conv itself, is observed after ReLU.
+    Attributes:
+        name: Module name of the reader.
+        module: The reader (Conv, ConvTranspose or Linear).
+        channels: Number of unit channels C.
+        positions: Input channel (linear: input feature) indices, grouped by unit channel: entries
+            ``[c k, (c + 1) k)`` hold unit channel ``c`` (``k = len(positions) / C``; ``k = H x W`` for a linear
+            reading a flattened map, else 1).
     """
-    if is_depthwise(conv):
-        return conv, True
-    node = graph.module2node.get(conv)
-    if node is not None:
-        for out in node.outputs:
-            if isinstance(out.module, nn.modules.batchnorm._BatchNorm):
-                return out.module, False
-    return conv, False
+
+    name: str
+    module: nn.Module
+    channels: int
+    positions: tuple[int, ...]
+
+    def view(self, inputs: torch.Tensor) -> torch.Tensor:
+        """The unit's channels in ``inputs`` (the reader's input), shape (B, C, H, W), or (B, C, k) for ``k > 1``."""
+        picked = inputs[:, list(self.positions)]
+        if len(self.positions) == self.channels:
+            return picked
+        return picked.reshape(inputs.shape[0], self.channels, -1)
+
+
+def _reader(member: Member, channels: int) -> Reader | None:
+    """Reader of ``member``'s input, or ``None`` if it does not read every unit channel equally often."""
+    pairs = sorted(set(zip(member.root_idxs, member.idxs, strict=True)))
+    per_channel = len(pairs) // channels if channels else 0
+    roots = [root for root, _ in pairs]
+    if per_channel == 0 or roots != [c for c in range(channels) for _ in range(per_channel)]:
+        return None
+    return Reader(member.name, member.module, channels, tuple(i for _, i in pairs))
+
+
+def unit_readers(unit: ChannelUnit) -> list[Reader]:
+    """Readers of ``unit``'s channels: its consumers, then its depthwise producers (their input is the unit).
+
+    A consumer reading only part of the unit (e.g. after a channel split) is left out.
+    """
+    members = list(unit.consumers) + [m for m in unit.producers if is_depthwise(m.module)]
+    readers = [_reader(member, unit.channels) for member in members]
+    return [reader for reader in readers if reader is not None]
 
 
 def _batches(calibration: Iterable, limit: int) -> Iterable[torch.Tensor]:
@@ -130,46 +173,41 @@ def _batches(calibration: Iterable, limit: int) -> Iterable[torch.Tensor]:
         yield batch[0] if isinstance(batch, list | tuple) else batch
 
 
-def collect_feature_statistics(
+def collect_statistics(
     model: nn.Module,
-    sources: dict[str, tuple[nn.Module, bool]],
+    readers: dict[str, Reader],
     calibration: Iterable,
     batches: int,
     with_covariance: bool = True,
 ) -> dict[str, FeatureStatistics]:
-    """One no-grad eval pass accumulating :class:`FeatureStatistics` of every layer's activation maps.
+    """One no-grad eval pass accumulating :class:`FeatureStatistics` of every reader's view of its input.
 
     Args:
-        model: Network to run (its training mode is restored afterwards).
-        sources: Layer name -> ``(module, reads_input)``: the module's input is observed as is, or its output
-            after ReLU (see :func:`activation_source`).
+        model: Network to run (its training mode is restored and its hooks removed afterwards).
+        readers: Key -> reader observed under that key.
         calibration: Iterable of ``(images, targets)`` batches (or image tensors).
         batches: Number of batches used (fewer if the iterable ends first).
         with_covariance: Accumulate outer products (needed for PCA only).
 
     Returns:
-        Layer name -> statistics.
+        Key -> statistics (keys whose reader never ran are missing).
     """
     stats: dict[str, FeatureStatistics] = {}
     handles = []
 
-    def accumulate(name: str, maps: torch.Tensor) -> None:
-        if name not in stats:
-            stats[name] = FeatureStatistics(maps.shape[1], with_covariance)
-        stats[name].update(maps)
+    def make_hook(key: str, reader: Reader):
+        def hook(_module: nn.Module, inputs: tuple) -> None:
+            if key not in stats:
+                stats[key] = FeatureStatistics(reader.channels, with_covariance)
+            stats[key].update(reader.view(inputs[0]))
 
-    def make_hook(name: str, reads_input: bool):
-        if reads_input:
-            return lambda _module, inputs: accumulate(name, inputs[0])
-        return lambda _module, _inputs, output: accumulate(name, F.relu(output))
+        return hook
 
     device = next(model.parameters()).device
     was_training = model.training
     try:
-        for name, (module, reads_input) in sources.items():
-            hook = make_hook(name, reads_input)
-            register = module.register_forward_pre_hook if reads_input else module.register_forward_hook
-            handles.append(register(hook))
+        for key, reader in readers.items():
+            handles.append(reader.module.register_forward_pre_hook(make_hook(key, reader)))
         model.eval()
         with torch.no_grad():
             seen = 0
@@ -187,20 +225,23 @@ def collect_feature_statistics(
 
 def collect_unit_statistics(
     model: nn.Module,
-    graph: tp.DependencyGraph,
     units: Sequence[ChannelUnit],
     calibration: Iterable,
     batches: int,
     with_covariance: bool = True,
 ) -> dict[str, list[FeatureStatistics]]:
-    """Statistics of every unit's root convs' activations (unit name -> one entry per merged root).
+    """Statistics of every unit at each of its readers (unit name -> one entry per :func:`unit_readers` item).
 
     Raises:
-        ValueError: A root conv produced no activation during calibration.
+        ValueError: A unit has no reader, or a reader saw no input during calibration.
     """
-    sources = {name: activation_source(graph, module) for unit in units for name, module in unit.roots}
-    stats = collect_feature_statistics(model, sources, calibration, batches, with_covariance)
-    missing = [name for name in sources if name not in stats]
+    readers = {unit.name: unit_readers(unit) for unit in units}
+    unread = [name for name, found in readers.items() if not found]
+    if unread:
+        raise ValueError(f"no layer reads every channel of unit(s) {unread[:5]}: nothing to observe")
+    keyed = {f"{name}|{i}": reader for name, found in readers.items() for i, reader in enumerate(found)}
+    stats = collect_statistics(model, keyed, calibration, batches, with_covariance)
+    missing = sorted({keyed[key].name for key in keyed if key not in stats})
     if missing:
-        raise ValueError(f"layers produced no activations during calibration: {missing[:5]}")
-    return {unit.name: [stats[name] for name, _ in unit.roots] for unit in units}
+        raise ValueError(f"layers received no input during calibration: {missing[:5]}")
+    return {name: [stats[f"{name}|{i}"] for i in range(len(found))] for name, found in readers.items()}

@@ -10,7 +10,7 @@ from typing import Any
 
 from prunescope.reporting.collect import is_completed
 
-GROUP_KEYS: tuple[str, ...] = ("run.model", "run.data", "run.method", "run.scope", "run.ratio")
+GROUP_KEYS: tuple[str, ...] = ("run.model", "run.data", "run.method", "run.scope", "run.target", "run.ratio")
 TABLE_KEYS: tuple[str, ...] = ("run.model", "run.data")
 NOT_AVERAGED = frozenset({"run.seed", *GROUP_KEYS})
 QUALITY_METRICS: tuple[str, ...] = ("miou", "acc")

@@ -22,6 +22,7 @@ class Criterion:
 
     name: ClassVar[str] = ""
     needs_calibration: ClassVar[bool] = False
+    _scores: dict[str, tuple[ChannelUnit, torch.Tensor]] | None = None
 
     @property
     def uses_ratio(self) -> bool:
@@ -42,6 +43,18 @@ class Criterion:
         """Score per channel of ``unit`` (length C, higher = keep)."""
         raise NotImplementedError
 
+    def scores(self, unit: ChannelUnit) -> torch.Tensor:
+        """``self(unit)``, computed once per unit: selections at several ratios rank the same scores.
+
+        Call after :meth:`prepare`; the cached scores belong to this criterion instance and those unit objects.
+        """
+        if self._scores is None:
+            self._scores = {}
+        cached = self._scores.get(unit.name)
+        if cached is None or cached[0] is not unit:
+            cached = self._scores[unit.name] = (unit, self(unit))
+        return cached[1]
+
     def normalise(self, scores: torch.Tensor) -> torch.Tensor:
         """Transform applied before global ranking (default ``s / mean(s)``)."""
         return mean_normalised(scores)
@@ -50,5 +63,5 @@ class Criterion:
         self, units: Sequence[ChannelUnit], ratio: float, scope: str, limits: Limits
     ) -> dict[str, list[int]]:
         """Channels to remove per unit name (default: rank scores, see ``select_by_rank``)."""
-        scores = {unit.name: self(unit) for unit in units}
+        scores = {unit.name: self.scores(unit) for unit in units}
         return select_by_rank(units, scores, ratio, scope, limits, normalise=self.normalise)

@@ -1,7 +1,9 @@
 """ISD: influence x spatial deviation, z-scored per layer (López-González et al., Neural Networks 2024).
 
 ``s_c = (NCI_c / max_l NCI) (MSD_c / max_l MSD)`` with ``MSD_c`` the mean over calibration images of the spatial
-std of channel c's activation; ``z_c = (s_c - mu_l) / sigma_l`` per layer (population std; ``z = 0`` if
+std of channel c as the next layers receive it (see :mod:`prunescope.pruning.statistics`; averaged over the
+unit's readers that see more than one position per image; ``MSD = 1`` when none does, e.g. a linear after global
+pooling or the units of a hidden Linear (1 x 1 maps), so that ``s`` is NCI alone); ``z_c = (s_c - mu_l) / sigma_l`` per layer (population std; ``z = 0`` if
 ``sigma_l = 0``). Ratio mode removes the lowest z (globally, or per layer under local scope); threshold mode
 (``alpha``) removes every channel with ``z_c < -alpha``.
 """
@@ -37,7 +39,7 @@ class ISDCriterion(Criterion):
     Options:
         alpha: Threshold mode: remove channels with ``z < -alpha`` (``ratio`` unused); ``None``: meet ``ratio``.
 
-    For merged (tied) units MSD is averaged over the merged roots.
+    MSD is averaged over the unit's readers with spatial extent (see module docstring).
     """
 
     name = "isd"
@@ -61,11 +63,15 @@ class ISDCriterion(Criterion):
         calibration: Iterable | None,
         batches: int,
     ) -> None:
-        stats = collect_unit_statistics(model, graph, units, calibration, batches, with_covariance=False)
-        self.msd = {
-            unit.name: torch.stack([s.spatial_std_mean for s in stats[unit.name]]).mean(dim=0)
-            for unit in units
-        }
+        stats = collect_unit_statistics(model, units, calibration, batches, with_covariance=False)
+        self.msd = {}
+        for unit in units:
+            spatial = [s.spatial_std_mean for s in stats[unit.name] if s.spatial]
+            self.msd[unit.name] = (
+                torch.stack(spatial).mean(dim=0)
+                if spatial
+                else torch.ones(unit.channels, dtype=torch.float64)
+            )
 
     def __call__(self, unit: ChannelUnit) -> torch.Tensor:
         return layer_z_scores(next_conv_influence(unit), self.msd[unit.name])
@@ -80,7 +86,7 @@ class ISDCriterion(Criterion):
             return super().select(units, ratio, scope, limits)
         removal = {}
         for unit in units:
-            z = self(unit)
+            z = self.scores(unit)
             wanted = int((z < -self.alpha).sum())
             removal[unit.name] = lowest(z, limits.removal(unit.channels, wanted))
         return removal

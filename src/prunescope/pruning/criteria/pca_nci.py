@@ -1,9 +1,15 @@
 """PCA + next-convolution influence (López-González et al., Neural Networks 2024).
 
-*How many*: for layer l with activation covariance eigenvalues ``lambda_1 >= ... >= lambda_C``,
+*How many*: for layer l with covariance eigenvalues ``lambda_1 >= ... >= lambda_C``,
 ``k_l(tau) = min { k : sum_{i<=k} lambda_i >= tau sum_i lambda_i }`` channels are kept. With a target ratio R,
 ``tau`` is found by bisection so that ``sum_l w_l (C_l - k_l(tau)) / sum_l w_l C_l ~= R``; or ``variance=tau`` is
 given directly. *Which*: layer l keeps its ``k_l`` channels of highest NCI.
+
+The covariance is that of the layer's channels as the next layers receive them (see
+:mod:`prunescope.pruning.statistics`); with several readers, ``k_l`` is the largest over the readers. A unit read
+without spatial extent (the units of a hidden Linear, or a conv read after global pooling) has one sample per
+calibration image: its covariance has rank below the image count, so fewer images than units leave fewer than C
+principal components and that unit loses channels at any ``tau``.
 """
 
 from __future__ import annotations
@@ -70,7 +76,7 @@ class PCANCICriterion(Criterion):
         variance: Explained-variance threshold ``tau`` in (0, 1]; ``None`` finds ``tau`` from ``ratio``.
 
     With ``scope="local"`` and no ``variance``, every layer keeps ``C_l - round(R C_l)`` channels of highest NCI.
-    For merged (tied) units, ``k`` is the largest over the merged roots.
+    ``k`` is the largest over the unit's readers (several for concatenations, residual streams and ties).
     """
 
     name = "pca_nci"
@@ -95,11 +101,11 @@ class PCANCICriterion(Criterion):
         calibration: Iterable | None,
         batches: int,
     ) -> None:
-        stats = collect_unit_statistics(model, graph, units, calibration, batches, with_covariance=True)
+        stats = collect_unit_statistics(model, units, calibration, batches, with_covariance=True)
         self.curves = {}
         for unit in units:
             curves = [explained_variance_curve(s.covariance) for s in stats[unit.name]]
-            # elementwise min over roots: k(tau) is then the max of the roots' k
+            # elementwise min over readers: k(tau) is then the max of the readers' k
             self.curves[unit.name] = torch.stack(curves).min(dim=0).values
 
     def __call__(self, unit: ChannelUnit) -> torch.Tensor:
@@ -109,12 +115,14 @@ class PCANCICriterion(Criterion):
         self, units: Sequence[ChannelUnit], ratio: float, scope: str, limits: Limits
     ) -> dict[str, list[int]]:
         if self.variance is None and scope == "local":
-            return select_by_rank(units, {u.name: self(u) for u in units}, ratio, scope, limits)
+            return select_by_rank(units, {u.name: self.scores(u) for u in units}, ratio, scope, limits)
         self.tau = (
             self.variance if self.variance is not None else bisect_variance(self.curves, units, ratio, limits)
         )
         removal = {}
         for unit in units:
             keep = components_for_variance(self.curves[unit.name], self.tau)
-            removal[unit.name] = lowest(self(unit), limits.removal(unit.channels, unit.channels - keep))
+            removal[unit.name] = lowest(
+                self.scores(unit), limits.removal(unit.channels, unit.channels - keep)
+            )
         return removal

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# SegNet on CamVid at CPU scale (experiment=segnet_camvid_cpu): every job shares one cached baseline.
+#   1. headline: pca_nci, isd, l1 at the paper's 72.4% parameter drop (pruning.target=params), seeds 0 and 1
+#   2. fpgm and random at the same drop, seed 0
+#   3. ratio sweep: pca_nci and l1 at 30 / 85 % of the parameters (and the headline's), seed 0
+# Two jobs side by side (joblib), one thread each (experiments/camvid_study.sh). Paper scale: experiment=segnet_camvid.
+# Usage: experiments/segnet_camvid/run.sh [OUT_DIR] [extra overrides...]   (OUT_DIR default: outputs/segnet_camvid)
+set -euo pipefail
+out_dir=${1:-outputs/segnet_camvid}
+shift $(($# > 0 ? 1 : 0))
+exec "$(dirname "$0")/../camvid_study.sh" segnet_camvid_cpu 0.3,0.85 "$out_dir" "$@"
