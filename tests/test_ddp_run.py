@@ -48,7 +48,9 @@ def test_ddp_pruning_run_writes_one_set_of_files(tmp_path: Path) -> None:
     assert values["run.baseline_trained_here"] is True
     assert isinstance(values["sp2ps.score"], float) and values["sp2ps.pairs"] > 0
     assert (run_dir / "sp2ps_cams.png").stat().st_size > 0
-    assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == ["last.ckpt"]
+    # one set of checkpoints (the fine-tune's last epoch, 2 epochs -> epoch_001, and last.ckpt), written by rank 0
+    assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == ["epoch_001.ckpt", "last.ckpt"]
+    assert output.count("PruneScope run run (completed)") == 1  # one summary: rank 1 prints none
     assert len(cache_entries(tmp_path / "outputs" / "baselines")) == 1
     assert not list((tmp_path / "outputs" / "baselines").glob(".*building*"))
     assert (

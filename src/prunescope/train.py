@@ -133,7 +133,8 @@ def main(cfg: DictConfig) -> float | list[float] | None:
             log.exception("job failed; recorded in metrics.json, the sweep goes on")
             return None
         raise
-    print_summary(values)
+    if not is_follower():  # one summary per run, not one per DDP rank
+        print_summary(values)
     return objective_values(values, configured_objectives(cfg.get("objectives")))
 
 

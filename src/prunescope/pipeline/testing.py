@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytorch_lightning as pl
+import torch
 
 from prunescope.cam.callback import Sp2PSCallback, Sp2PSResult
 from prunescope.instantiate import build_trainer
@@ -63,9 +64,12 @@ def single_process_trainer(
     parts: RunParts, fit_trainer: pl.Trainer, sp2ps: Sp2PSCallback | None = None
 ) -> pl.Trainer:
     """The trainer the test stage uses: the fit's own (one step axis for the loggers), or, after a multi-process
-    (DDP) fit, a one-device trainer with the same loggers and the Sp2PS callback, for rank 0 to test alone."""
+    (DDP) fit, a one-device trainer with the same loggers and the Sp2PS callback, for rank 0 to test alone (the
+    process group is torn down first, so nothing syncs with ranks that have finished)."""
     if fit_trainer.world_size == 1:
         return fit_trainer
+    if torch.distributed.is_initialized():  # else metrics would sync with ranks that have finished
+        torch.distributed.destroy_process_group()
     return build_trainer(
         parts.cfg,
         callbacks=[sp2ps] if sp2ps is not None else [],
