@@ -4,15 +4,20 @@ Usage: ``python experiments/study_tables.py outputs/segnet_camvid [--classes cam
 
 1. the baseline: test quality, pixel accuracy and per-class IoU (all runs share one cached baseline);
 2. one row per (method, target, ratio): achieved params / FLOPs drop, quality and its change, Sp2PS, speed-up, as
-   mean ± spread over seeds, where the spread is half the range (max − min) / 2 and ``n`` counts the seeds.
+   mean ± spread over seeds, where the spread is half the range (max − min) / 2 and ``n`` counts the seeds;
+3. with ``--sp2ps-variants``: Sp2PS per (method, ratio) for the run's own score and each re-scored variant
+   (``<run dir>/sp2ps_<name>/sp2ps.json``, written by ``prunescope-sp2ps``), and with ``--plot PATH`` a figure of
+   quality and every Sp2PS variant against the ratio, one line per method.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from prunescope.data.camvid import CAMVID_CLASSES
@@ -78,11 +83,82 @@ def method_table(rows: Sequence[Mapping[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def variant_scores(row: Mapping[str, Any], names: Sequence[str]) -> dict[str, float | None]:
+    """The run's own Sp2PS (``run``) and each re-scored variant's (``None`` where not scored)."""
+    scores: dict[str, float | None] = {"run": row.get("sp2ps.score")}
+    for name in names:
+        path = Path(row["run.output_dir"]) / f"sp2ps_{name}" / "sp2ps.json"
+        scores[name] = json.loads(path.read_text())["sp2ps"] if path.is_file() else None
+    return scores
+
+
+def variant_table(rows: Sequence[Mapping[str, Any]], names: Sequence[str]) -> str:
+    """One line per (method, ratio): quality and the Sp2PS of every variant, mean ± spread over seeds."""
+    q = rows[0]["quality.metric"]
+    groups: dict[tuple, list[Mapping[str, Any]]] = defaultdict(list)
+    for row in rows:
+        groups[(row["run.method"], row["run.ratio"])].append(row)
+    header = ["method", "ratio", f"{q} %", f"Δ{q} (points)", "Sp2PS (run)", *(f"Sp2PS {n}" for n in names)]
+    lines = ["| " + " | ".join(header) + " |", "|---|" + "---:|" * (len(header) - 1)]
+    for (method, ratio), group in sorted(groups.items()):
+        cells = [method, f"{100 * ratio:.0f} %"]
+        for key in (f"pruned.{q}", f"delta.{q}"):
+            cells.append(mean_spread([float(r[key]) for r in group], 100.0, 1))
+        scored = [variant_scores(r, names) for r in group]
+        for name in ("run", *names):
+            values = [s[name] for s in scored if s[name] is not None]
+            cells.append(mean_spread(values, 1.0, 3) if values else "–")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def variant_plot(rows: Sequence[Mapping[str, Any]], names: Sequence[str], path: Path) -> None:
+    """Quality and every Sp2PS variant against the ratio (one panel each, one line per method; seed means)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    q = rows[0]["quality.metric"]
+    panels = [(f"test {q}", None), *((f"Sp2PS {n}", n) for n in ("run", *names))]
+    figure, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 3.2), squeeze=False)
+    methods = sorted({r["run.method"] for r in rows})
+    for axis, (title, variant) in zip(axes[0], panels, strict=True):
+        for method in methods:
+            points: dict[float, list[float]] = defaultdict(list)
+            for row in (r for r in rows if r["run.method"] == method):
+                value = row[f"pruned.{q}"] if variant is None else variant_scores(row, names)[variant]
+                if value is not None:
+                    points[row["run.ratio"]].append(float(value))
+            ratios = sorted(points)
+            axis.plot(ratios, [statistics.fmean(points[r]) for r in ratios], marker="o", label=method)
+        if variant is None:
+            axis.axhline(float(rows[0][f"baseline.{q}"]), color="grey", linestyle="--", label="baseline")
+        axis.set_title(title)
+        axis.set_xlabel("pruning ratio")
+        axis.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=8)
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Print the study's tables; returns 1 when no completed run is found."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("dirs", nargs="+", help="the study's sweep folders")
     parser.add_argument("--classes", choices=sorted(CLASS_NAMES), default=None, help="per-class IoU names")
+    parser.add_argument(
+        "--sp2ps-variants",
+        nargs="*",
+        default=[],
+        metavar="NAME",
+        help="re-scored Sp2PS: <run>/sp2ps_NAME/sp2ps.json",
+    )
+    parser.add_argument(
+        "--plot", type=Path, default=None, help="write quality and Sp2PS vs ratio to this PNG"
+    )
     args = parser.parse_args(argv)
     rows = collect_runs(args.dirs)
     completed = [row for row in rows if is_completed(row)]
@@ -92,6 +168,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(baseline_table(completed, CLASS_NAMES.get(args.classes)))
     print()
     print(method_table(completed))
+    if args.sp2ps_variants:
+        print()
+        print(variant_table(completed, args.sp2ps_variants))
+    if args.plot is not None:
+        variant_plot(completed, args.sp2ps_variants, args.plot)
     for row in (row for row in rows if not is_completed(row)):  # running or failed
         print(f"\n{row.get('run.status')}: {row.get('run.method')} ratio {row.get('run.ratio')} "
               f"seed {row.get('run.seed')}: {row.get('run.error') or ''}")  # fmt: skip
