@@ -98,7 +98,15 @@ def main() -> None:
         net, optimizer=functools.partial(torch.optim.Adam, lr=0.01), num_classes=NUM_CLASSES
     )
     data = DigitScenesDataModule(
-        batch_size=4, image_size=16, num_train=16, num_val=4, num_test=4, digit_size=(6, 12), seed=0
+        batch_size=4,
+        image_size=16,
+        num_train=16,
+        num_val=4,
+        num_test=4,
+        digit_size=(6, 12),
+        min_digits=1,
+        max_digits=3,
+        seed=0,
     )
     config = PruningConfig(
         method="pca_nci",

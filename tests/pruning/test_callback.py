@@ -41,7 +41,15 @@ def single_thread() -> Iterator[None]:
 
 def tiny_data() -> DigitScenesDataModule:
     return DigitScenesDataModule(
-        batch_size=4, image_size=16, num_train=12, num_val=4, num_test=4, digit_size=(6, 12), seed=0
+        batch_size=4,
+        image_size=16,
+        num_train=12,
+        num_val=4,
+        num_test=4,
+        digit_size=(6, 12),
+        min_digits=1,
+        max_digits=3,
+        seed=0,
     )
 
 

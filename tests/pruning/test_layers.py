@@ -41,7 +41,15 @@ def tiny_unet(depth: int = 3) -> UNet:
 
 def tiny_data() -> DigitScenesDataModule:
     return DigitScenesDataModule(
-        batch_size=8, image_size=16, num_train=16, num_val=8, num_test=8, digit_size=(6, 12), seed=0
+        batch_size=8,
+        image_size=16,
+        num_train=16,
+        num_val=8,
+        num_test=8,
+        digit_size=(6, 12),
+        min_digits=1,
+        max_digits=3,
+        seed=0,
     )
 
 

@@ -28,8 +28,9 @@ class ClassificationModule(TaskModule):
         num_classes: int = 10,
         label_smoothing: float = 0.0,
         scheduler_interval: str = "epoch",
+        warmup_fraction: float = 0.0,
     ) -> None:
-        super().__init__(net, optimizer, scheduler, scheduler_interval)
+        super().__init__(net, optimizer, scheduler, scheduler_interval, warmup_fraction)
         self.save_hyperparameters(ignore=["net", "optimizer", "scheduler"])
         self.num_classes = num_classes
         self.label_smoothing = label_smoothing

@@ -46,8 +46,9 @@ class SegmentationModule(TaskModule):
         ignore_index: int | None = None,
         class_weights: Sequence[float] | None = None,
         scheduler_interval: str = "epoch",
+        warmup_fraction: float = 0.0,
     ) -> None:
-        super().__init__(net, optimizer, scheduler, scheduler_interval)
+        super().__init__(net, optimizer, scheduler, scheduler_interval, warmup_fraction)
         if class_weights is not None and len(class_weights) != num_classes:
             raise ValueError(
                 f"class_weights has {len(class_weights)} entries, expected num_classes={num_classes}"

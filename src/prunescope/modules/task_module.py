@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -33,6 +34,10 @@ class TaskModule(pl.LightningModule):
         optimizer: partial optimizer, called as ``optimizer(params=...)``.
         scheduler: partial LR scheduler, called as ``scheduler(optimizer=...)``, or ``None``.
         scheduler_interval: ``"epoch"`` or ``"step"``.
+        warmup_fraction: linear LR warm-up over this fraction of the fit's optimizer steps (Goyal et al. 2017):
+            step ``t`` (0-based) of ``W = warmup_fraction · total steps`` runs at ``min(1, (t + 1) / W)`` times the
+            scheduled LR; the scheduler itself never sees the scaled LR. 0 = off; the fine-tune of a pruning run
+            switches it off (its LR restart has its own schedule).
     """
 
     def __init__(
@@ -41,14 +46,18 @@ class TaskModule(pl.LightningModule):
         optimizer: OptimizerFactory,
         scheduler: SchedulerFactory | None = None,
         scheduler_interval: str = "epoch",
+        warmup_fraction: float = 0.0,
     ) -> None:
         super().__init__()
         if scheduler_interval not in ("epoch", "step"):
             raise ValueError(f"scheduler_interval must be 'epoch' or 'step', got {scheduler_interval!r}")
+        if not 0.0 <= warmup_fraction < 1.0:
+            raise ValueError(f"warmup_fraction must be in [0, 1), got {warmup_fraction}")
         self.net = net
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
         self.scheduler_interval = scheduler_interval
+        self.warmup_fraction = float(warmup_fraction)
         self.pruning_record: list[dict[str, Any]] = []
         self.model_config: dict[str, Any] | None = (
             None  # resolved ``model`` config: checkpoints rebuild from it
@@ -117,6 +126,34 @@ class TaskModule(pl.LightningModule):
             "optimizer": optimizer,
             "lr_scheduler": {"scheduler": scheduler, "interval": self.scheduler_interval, "frequency": 1},
         }
+
+    def warmup_scale(self) -> float:
+        """LR factor of the coming optimizer step: ``min(1, (t + 1) / W)``, ``W = warmup_fraction · total steps``."""
+        if self.warmup_fraction <= 0.0:
+            return 1.0
+        total = self.trainer.estimated_stepping_batches
+        if not math.isfinite(total):
+            raise ValueError(
+                "warmup_fraction needs a fit of known length: set trainer.max_epochs or max_steps"
+            )
+        return min(1.0, (self.trainer.global_step + 1) / (self.warmup_fraction * total))
+
+    def optimizer_step(
+        self, epoch: int, batch_idx: int, optimizer: Any, optimizer_closure: Any = None
+    ) -> None:
+        """One optimizer step, at ``warmup_scale()`` times the scheduled LR during the warm-up."""
+        scale = self.warmup_scale()
+        if scale >= 1.0:
+            super().optimizer_step(epoch, batch_idx, optimizer, optimizer_closure)
+            return
+        scheduled = [group["lr"] for group in optimizer.param_groups]
+        for group, lr in zip(optimizer.param_groups, scheduled, strict=True):
+            group["lr"] = lr * scale
+        try:
+            super().optimizer_step(epoch, batch_idx, optimizer, optimizer_closure)
+        finally:  # the scheduler continues from the unscaled LR
+            for group, lr in zip(optimizer.param_groups, scheduled, strict=True):
+                group["lr"] = lr
 
     # ----------------------------------------------------------------------------------------- checkpoints
     def checkpoint_payload(self) -> dict[str, Any]:

@@ -81,6 +81,8 @@ def prune_finetune_stage(parts: RunParts, baseline: BaselineResult) -> PrunedRes
     if cfg.get("seed") is not None:
         # the fine-tune's order follows the run's seed (data.seed: the baseline's)
         datamodule.seed = int(cfg.seed)
+    # no baseline LR warm-up: the fine-tune restarts at pruning.finetune.lr with its own schedule
+    parts.module.warmup_fraction = 0.0
     start = time.perf_counter()
     try:
         trainer.fit(parts.module, datamodule=datamodule, ckpt_path=resume_path(cfg))

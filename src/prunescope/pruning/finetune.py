@@ -39,6 +39,7 @@ def segment_scheduler(options: FinetuneOptions, periods: int) -> Any:
 
 def install_finetune_optimizer(module: TaskModule, options: FinetuneOptions, periods: int) -> None:
     """Make ``module`` build its optimizer at ``options.lr`` (and ``options.optimizer``'s arguments) with the
-    segment's LR schedule over ``periods``."""
+    segment's LR schedule over ``periods`` (and no warm-up: the LR restart is the fine-tune's schedule)."""
     module.optimizer_factory = functools.partial(module.optimizer_factory, **options.optimizer, lr=options.lr)
     module.scheduler_factory = segment_scheduler(options, periods)
+    module.warmup_fraction = 0.0
