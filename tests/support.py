@@ -19,6 +19,9 @@ SMALL_DATA = {
         "data.num_test=16",
         "data.image_size=32",
         "data.batch_size=8",
+        "data.min_digits=1",  # the scenes the tests were written with (the demo's: 3-5 digits of 10-16 px)
+        "data.max_digits=3",
+        "data.digit_size=[16,28]",
     ],
     "digits": ["data.batch_size=16", "data.limit_train=64", "data.limit_val=32", "data.limit_test=32"],
     "camvid": [
