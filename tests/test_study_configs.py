@@ -12,6 +12,7 @@ PAPER_SCALE = [
     ("deeplabv3plus_camvid", "camvid", 0.465),
     ("vgg16_cifar10", "cifar10", 0.865),
     ("sp2ps_vgg16_cifar10", "cifar10", 0.4),
+    ("unet_camvid_layers", "camvid", 0.5),
 ]
 
 
