@@ -176,3 +176,31 @@ def test_latency_is_recorded_with_its_conditions_and_one_measurement(make_cfg) -
         assert values[f"{side}.latency_threads"] >= 1
         assert values[f"{side}.latency_ms"] > 0
     assert values["speedup"] == pytest.approx(values["baseline.latency_ms"] / values["pruned.latency_ms"])
+
+
+def test_run_without_pruning_is_the_baseline_of_later_pruning_runs(make_cfg, tmp_path: Path) -> None:
+    """A baseline-only run puts its model into the cache; a pruning run of the same config loads it (same test
+    metrics, nothing trained) and a run with another seed does not (its entry would claim the wrong seed)."""
+
+    def run_in(name: str, *overrides: str) -> dict:
+        cfg = make_cfg("model=vgg16", "data=digits", "sp2ps=false", *overrides)
+        with open_dict(cfg):
+            cfg.paths.output_dir = str(tmp_path / name)
+        return run(cfg)
+
+    def entries() -> list[Path]:
+        cache = tmp_path / "outputs" / "baselines"
+        return [p for p in cache.iterdir() if p.is_dir()] if cache.is_dir() else []
+
+    run_in("other_seed", "seed=1", "baseline.seed=0")
+    assert entries() == []
+    trained = run_in("plain")
+    assert len(entries()) == 1
+    stored = torch.load(entries()[0] / "baseline.ckpt", weights_only=True)
+    assert stored["metrics"]["acc"] == pytest.approx(trained["baseline.acc"])
+
+    pruned = run_in("pruned", "pruning=l1", "pruning.ratio=0.3")
+    assert_pruned(pruned)
+    assert pruned["run.baseline_trained_here"] is False
+    assert pruned["run.baseline_source"] == str(entries()[0] / "baseline.ckpt")
+    assert pruned["baseline.acc"] == pytest.approx(trained["baseline.acc"])

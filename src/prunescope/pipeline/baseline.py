@@ -119,6 +119,40 @@ def _train_in_run(parts: RunParts) -> tuple[dict[str, Any], float]:
     return quality, seconds
 
 
+def _cache(cfg: DictConfig) -> BaselineCache:
+    return BaselineCache(
+        Path(cfg.paths.baselines_dir),
+        lock=cfg.baseline.get("lock", "file"),
+        lock_stale_s=cfg.baseline.get("lock_stale_s", DEFAULT_STALE_AFTER_S),
+    )
+
+
+def share_trained_baseline(
+    cfg: DictConfig, module: TaskModule, quality: dict[str, Any], train_seconds: float | None = None
+) -> Path | None:
+    """Put the model a run without pruning trained and tested into the baseline cache (``baseline.cache``), so
+    that the pruning runs of the same (model, data, training, seed) reuse it instead of training it again.
+
+    Skipped (``None``) when the cache is off, on a further DDP rank, without test metrics, or when the run's
+    ``seed`` is not its ``baseline.seed`` (the cache entry would claim a seed the model was not trained with). An
+    existing entry is kept as it is.
+
+    Returns:
+        The entry's checkpoint, or ``None`` when skipped.
+    """
+    if not cfg.baseline.get("cache") or is_follower() or not quality or baseline_seed(cfg) != cfg.get("seed"):
+        return None
+
+    metrics = {**quality, **({} if train_seconds is None else {"train_seconds": train_seconds})}
+
+    def store(out_dir: Path) -> dict[str, Any]:
+        save_checkpoint(module, out_dir / BASELINE_CKPT, {"metrics": metrics})
+        return metrics
+
+    entry = _cache(cfg).get_or_create(baseline_key_material(cfg), build=store)
+    return entry.ckpt_path
+
+
 def _load_or_build(parts: RunParts) -> tuple[TaskModule, dict[str, Any], str, bool]:
     """A pruning run's baseline: ``baseline.ckpt_path``, else the cache, else trained into ``<run>/baseline``."""
     cfg, datamodule = parts.cfg, parts.datamodule
@@ -133,12 +167,7 @@ def _load_or_build(parts: RunParts) -> tuple[TaskModule, dict[str, Any], str, bo
     if is_follower():
         return _follow_baseline(cfg, datamodule, module)
     if cfg.baseline.get("cache"):
-        cache = BaselineCache(
-            Path(cfg.paths.baselines_dir),
-            lock=cfg.baseline.get("lock", "file"),
-            lock_stale_s=cfg.baseline.get("lock_stale_s", DEFAULT_STALE_AFTER_S),
-        )
-        entry = cache.get_or_create(
+        entry = _cache(cfg).get_or_create(
             baseline_key_material(cfg),
             build=lambda out_dir: train_baseline(cfg, datamodule, Path(out_dir)),
             retest=lambda out_dir: test_baseline(cfg, datamodule, Path(out_dir)),
@@ -186,7 +215,8 @@ def _wait_for(find: Callable[[], Any], what: str, timeout_s: float = FOLLOWER_WA
 def baseline_stage(parts: RunParts) -> BaselineResult:
     """The baseline of the run, tested and profiled.
 
-    A run without pruning trains ``parts.module`` itself (this *is* the run). A pruning run takes
+    A run without pruning trains ``parts.module`` itself (this *is* the run) and shares it through the baseline
+    cache (:func:`share_trained_baseline`). A pruning run takes
     ``baseline.ckpt_path``, or the cached baseline of its (model, data, training, seed), or trains one into
     ``<run dir>/baseline``.
     """
@@ -194,6 +224,8 @@ def baseline_stage(parts: RunParts) -> BaselineResult:
     if parts.pruning is None:
         module, (quality, seconds) = parts.module, _train_in_run(parts)
         source, trained_here = None, bool(parts.cfg.get("train"))
+        if trained_here:
+            share_trained_baseline(parts.cfg, module, quality, train_seconds=seconds)
     else:
         module, quality, source, trained_here = _load_or_build(parts)
         seconds = time.perf_counter() - start
