@@ -6,8 +6,9 @@ Usage: ``python experiments/study_tables.py outputs/segnet_camvid [--classes cam
 2. one row per (method, target, ratio): achieved params / FLOPs drop, quality and its change, Sp2PS, speed-up, as
    mean ± spread over seeds, where the spread is half the range (max − min) / 2 and ``n`` counts the seeds;
 3. with ``--sp2ps-variants``: Sp2PS per (method, ratio) for the run's own score and each re-scored variant
-   (``<run dir>/sp2ps_<name>/sp2ps.json``, written by ``prunescope-sp2ps``), and with ``--plot PATH`` a figure of
-   quality and every Sp2PS variant against the ratio, one line per method.
+   (``<run dir>/sp2ps_<name>/sp2ps.json``, written by ``prunescope-sp2ps``), the share of pairs each variant left
+   out (both CAMs constant), and with ``--plot PATH`` a figure of quality and every Sp2PS variant against the
+   ratio, one line per method.
 """
 
 from __future__ import annotations
@@ -83,13 +84,35 @@ def method_table(rows: Sequence[Mapping[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def variant_scores(row: Mapping[str, Any], names: Sequence[str]) -> dict[str, float | None]:
-    """The run's own Sp2PS (``run``) and each re-scored variant's (``None`` where not scored)."""
-    scores: dict[str, float | None] = {"run": row.get("sp2ps.score")}
+def variant_scores(
+    row: Mapping[str, Any], names: Sequence[str], key: str = "sp2ps"
+) -> dict[str, float | None]:
+    """The run's own Sp2PS (``run``) and each re-scored variant's (``None`` where not scored); ``key="skipped"``:
+    the share of pairs left out (both CAMs constant) instead."""
+
+    def value(result: Mapping[str, Any]) -> float:
+        if key == "skipped":
+            return result["skipped"] / (result["skipped"] + result["pairs"])
+        return result[key]
+
+    own = {k.removeprefix("sp2ps."): v for k, v in row.items() if k.startswith("sp2ps.")}
+    scores: dict[str, float | None] = {"run": value({**own, "sp2ps": own.get("score")}) if own else None}
     for name in names:
         path = Path(row["run.output_dir"]) / f"sp2ps_{name}" / "sp2ps.json"
-        scores[name] = json.loads(path.read_text())["sp2ps"] if path.is_file() else None
+        scores[name] = value(json.loads(path.read_text())) if path.is_file() else None
     return scores
+
+
+def skipped_table(rows: Sequence[Mapping[str, Any]], names: Sequence[str]) -> str:
+    """Per Sp2PS variant: the share of test images whose two CAMs were both constant (left out), mean and range
+    over all runs: a CAM layer too coarse to explain the class leaves many out."""
+    lines = ["| Sp2PS variant | pairs left out, mean % | min–max % |", "|---|---:|---:|"]
+    shares = [variant_scores(row, names, key="skipped") for row in rows]
+    for name in ("run", *names):
+        values = [100 * s[name] for s in shares if s[name] is not None]
+        if values:
+            lines.append(f"| {name} | {statistics.fmean(values):.1f} | {min(values):.1f}–{max(values):.1f} |")
+    return "\n".join(lines)
 
 
 def variant_table(rows: Sequence[Mapping[str, Any]], names: Sequence[str]) -> str:
@@ -171,6 +194,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.sp2ps_variants:
         print()
         print(variant_table(completed, args.sp2ps_variants))
+        print()
+        print(skipped_table(completed, args.sp2ps_variants))
     if args.plot is not None:
         variant_plot(completed, args.sp2ps_variants, args.plot)
     for row in (row for row in rows if not is_completed(row)):  # running or failed

@@ -2,7 +2,8 @@
 # VGG-16 on CIFAR-10 at CPU scale (experiment=vgg16_cifar10_cpu), every job sharing one cached baseline:
 #   1. headline: pca_nci, isd, l1 at the paper's 86.5% parameter drop (pruning.target=params), seeds 0 and 1
 #   2. fpgm and random at the same drop, seed 0
-# One job at a time with both threads; a re-run skips the completed jobs. Paper scale: experiment=vgg16_cifar10.
+# One job at a time; a re-run skips the completed jobs. Measured with OMP_NUM_THREADS=1 beside
+# experiments/sp2ps_vgg16_cifar10/run.sh (RESULTS.md). Paper scale: experiment=vgg16_cifar10.
 # Usage: experiments/vgg16_cifar10/run.sh [OUT_DIR] [extra overrides...]   (default: outputs/vgg16_cifar10)
 set -euo pipefail
 out_dir=${1:-outputs/vgg16_cifar10}

@@ -145,6 +145,10 @@ def test_vgg16_features_are_vgg16_bn():
     assert sum(isinstance(m, nn.MaxPool2d) for m in layers) == 5
     assert isinstance(net.get_submodule(net.cam_target_layer), nn.ReLU)
     assert isinstance(layers[int(net.cam_target_layer.split(".")[1]) + 1], nn.MaxPool2d)
+    up_to_cam_layer = net.features[: int(net.cam_target_layer.split(".")[1]) + 1]
+    with torch.no_grad():  # CIFAR heads: the 4×4 map of 32×32 inputs; ImageNet head: the last (14×14 at 224)
+        assert up_to_cam_layer(torch.zeros(1, 3, 32, 32)).shape[-2:] == (4, 4)
+    assert small("vgg16", head="imagenet").cam_target_layer == "features.42"
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))

@@ -1,0 +1,81 @@
+"""Re-time the speed-up of every completed run of a study, on a machine doing nothing else.
+
+A run times its pruned model against the baseline interleaved, but a study's jobs often share the machine with
+other jobs, so those figures carry the load of the moment. This loads each run's pruned checkpoint and its
+baseline, times both with :func:`prunescope.metrics.efficiency.compare_latency` (eager, eval mode, ``no_grad``,
+interleaved) at one batch size and thread count, and prints one line per (method, ratio): the speed-up as mean ±
+half the range over seeds, with the MAC ratio beside it.
+
+Usage: ``python experiments/study_speedups.py outputs/vgg16_cifar10/headline outputs/vgg16_cifar10/classic
+[--batch 1] [--threads 2] [--repeats 50]``
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from omegaconf import OmegaConf
+
+from prunescope.checkpoints import module_from_checkpoint, read_checkpoint
+from prunescope.metrics.efficiency import compare_latency, count_macs
+from prunescope.reporting import collect_runs, is_completed
+
+
+def input_shape(row: dict) -> tuple[int, ...]:
+    """(C, H, W) of the run's test images: its ``data.image_size`` (``.hydra/config.yaml``), CIFAR's 32×32 when
+    that is absent, CamVid's native 180×240 when it is null."""
+    data = OmegaConf.load(Path(row["run.output_dir"]) / ".hydra" / "config.yaml").data
+    if "image_size" not in data:
+        return (3, 32, 32)
+    return (3, *(data.image_size or (180, 240)))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Print the re-timed speed-ups; returns 1 when no completed run is found."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("dirs", nargs="+", help="the study's sweep folders")
+    parser.add_argument("--batch", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=50)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    rows = [row for row in collect_runs(args.dirs) if is_completed(row)]
+    if not rows:
+        print(f"no completed run under {', '.join(args.dirs)}")
+        return 1
+    baselines: dict[str, torch.nn.Module] = {}
+    groups: dict[tuple[str, float], list[tuple[float, float]]] = defaultdict(list)
+    for row in rows:
+        source = str(row["run.baseline_source"])
+        if source not in baselines:
+            baselines[source] = module_from_checkpoint(read_checkpoint(source)).net
+        pruned = module_from_checkpoint(
+            read_checkpoint(Path(row["run.output_dir"]) / "checkpoints" / "last.ckpt")
+        )
+        example = torch.randn(args.batch, *input_shape(row))
+        latency = compare_latency(
+            {"baseline": baselines[source], "pruned": pruned.net}, example, 5, args.repeats
+        )
+        speedup = latency["baseline"].ms / latency["pruned"].ms
+        mac_ratio = count_macs(baselines[source], example) / count_macs(pruned.net, example)
+        groups[(row["run.method"], float(row["run.ratio"]))].append((speedup, mac_ratio))
+    print(
+        f"Speed-up, eager, batch {args.batch}, {args.threads} threads, median of {args.repeats} interleaved runs"
+    )
+    print()
+    print("| method | ratio | speed-up × | MAC ratio × | n |")
+    print("|---|---:|---:|---:|---:|")
+    for (method, ratio), values in sorted(groups.items(), key=lambda item: (item[0][1], item[0][0])):
+        speedups = [s for s, _ in values]
+        mean = sum(speedups) / len(speedups)
+        spread = f" ± {(max(speedups) - min(speedups)) / 2:.2f}" if len(speedups) > 1 else ""
+        print(f"| {method} | {100 * ratio:.1f} % | {mean:.2f}{spread} | {values[0][1]:.2f} | {len(values)} |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
