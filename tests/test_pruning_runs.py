@@ -204,3 +204,20 @@ def test_run_without_pruning_is_the_baseline_of_later_pruning_runs(make_cfg, tmp
     assert pruned["run.baseline_trained_here"] is False
     assert pruned["run.baseline_source"] == str(entries()[0] / "baseline.ckpt")
     assert pruned["baseline.acc"] == pytest.approx(trained["baseline.acc"])
+
+
+def test_run_without_pruning_does_not_wait_for_a_baseline_being_built(make_cfg, tmp_path: Path) -> None:
+    """Another job holds the cache entry's lock (it is training that baseline): the run completes without
+    waiting and stores nothing."""
+    from filelock import FileLock
+
+    from prunescope.baselines.cache import baseline_key
+    from prunescope.pipeline.baseline import baseline_key_material
+
+    cfg = make_cfg("model=vgg16", "data=digits", "sp2ps=false")
+    cache = tmp_path / "outputs" / "baselines"
+    cache.mkdir(parents=True)
+    with FileLock(str(cache / f"{baseline_key(baseline_key_material(cfg))}.lock")):
+        values = run(cfg)
+    assert values["run.status"] == "completed" and values["baseline.acc"] > 0
+    assert not [p for p in cache.iterdir() if p.is_dir()]

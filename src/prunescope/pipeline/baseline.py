@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import tempfile
 import time
 from collections.abc import Callable
@@ -9,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import filelock
 import pytorch_lightning as pl
 from omegaconf import DictConfig, OmegaConf
 
@@ -25,6 +27,8 @@ from prunescope.pipeline.testing import test_module
 from prunescope.process_rank import is_follower
 from prunescope.progress import ProgressLog
 from prunescope.seeding import baseline_seed, seed_run
+
+log = logging.getLogger(__name__)
 
 FOLLOWER_WAIT_S = 600.0
 """How long a further DDP rank waits for rank 0's baseline checkpoint after their common training and test."""
@@ -119,11 +123,12 @@ def _train_in_run(parts: RunParts) -> tuple[dict[str, Any], float]:
     return quality, seconds
 
 
-def _cache(cfg: DictConfig) -> BaselineCache:
+def _cache(cfg: DictConfig, **options: Any) -> BaselineCache:
     return BaselineCache(
         Path(cfg.paths.baselines_dir),
         lock=cfg.baseline.get("lock", "file"),
         lock_stale_s=cfg.baseline.get("lock_stale_s", DEFAULT_STALE_AFTER_S),
+        **options,
     )
 
 
@@ -133,9 +138,10 @@ def share_trained_baseline(
     """Put the model a run without pruning trained and tested into the baseline cache (``baseline.cache``), so
     that the pruning runs of the same (model, data, training, seed) reuse it instead of training it again.
 
-    Skipped (``None``) when the cache is off, on a further DDP rank, without test metrics, or when the run's
-    ``seed`` is not its ``baseline.seed`` (the cache entry would claim a seed the model was not trained with). An
-    existing entry is kept as it is.
+    Skipped (``None``) when the cache is off, on a further DDP rank, without test metrics, when the run's ``seed``
+    is not its ``baseline.seed`` (the cache entry would claim a seed the model was not trained with), or when
+    another job holds the entry's lock (it is building that baseline: this run does not wait for it). An existing
+    entry is kept as it is.
 
     Returns:
         The entry's checkpoint, or ``None`` when skipped.
@@ -149,7 +155,11 @@ def share_trained_baseline(
         save_checkpoint(module, out_dir / BASELINE_CKPT, {"metrics": metrics})
         return metrics
 
-    entry = _cache(cfg).get_or_create(baseline_key_material(cfg), build=store)
+    try:
+        entry = _cache(cfg, lock_timeout_s=0.0).get_or_create(baseline_key_material(cfg), build=store)
+    except filelock.Timeout:
+        log.info("baseline cache entry is being built by another job: this run's model is not shared")
+        return None
     return entry.ckpt_path
 
 
