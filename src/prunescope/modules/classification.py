@@ -18,6 +18,7 @@ class ClassificationModule(TaskModule):
         optimizer: partial optimizer. scheduler: partial scheduler or ``None``.
         num_classes: number of classes.
         label_smoothing: cross-entropy label smoothing.
+        scheduler_interval, warmup_fraction, channels_last: see :class:`TaskModule`.
     """
 
     def __init__(
@@ -29,8 +30,9 @@ class ClassificationModule(TaskModule):
         label_smoothing: float = 0.0,
         scheduler_interval: str = "epoch",
         warmup_fraction: float = 0.0,
+        channels_last: bool = False,
     ) -> None:
-        super().__init__(net, optimizer, scheduler, scheduler_interval, warmup_fraction)
+        super().__init__(net, optimizer, scheduler, scheduler_interval, warmup_fraction, channels_last)
         self.save_hyperparameters(ignore=["net", "optimizer", "scheduler"])
         self.num_classes = num_classes
         self.label_smoothing = label_smoothing

@@ -35,6 +35,7 @@ class SegmentationModule(TaskModule):
         num_classes: number of classes (void excluded).
         ignore_index: label value ignored by loss and metrics, or ``None``.
         class_weights: per-class loss weights (length ``num_classes``) or ``None``.
+        scheduler_interval, warmup_fraction, channels_last: see :class:`TaskModule`.
     """
 
     def __init__(
@@ -47,8 +48,9 @@ class SegmentationModule(TaskModule):
         class_weights: Sequence[float] | None = None,
         scheduler_interval: str = "epoch",
         warmup_fraction: float = 0.0,
+        channels_last: bool = False,
     ) -> None:
-        super().__init__(net, optimizer, scheduler, scheduler_interval, warmup_fraction)
+        super().__init__(net, optimizer, scheduler, scheduler_interval, warmup_fraction, channels_last)
         if class_weights is not None and len(class_weights) != num_classes:
             raise ValueError(
                 f"class_weights has {len(class_weights)} entries, expected num_classes={num_classes}"

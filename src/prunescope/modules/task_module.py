@@ -38,6 +38,10 @@ class TaskModule(pl.LightningModule):
             step ``t`` (0-based) of ``W = warmup_fraction · total steps`` runs at ``min(1, (t + 1) / W)`` times the
             scheduled LR; the scheduler itself never sees the scaled LR. 0 = off; the fine-tune of a pruning run
             switches it off (its LR restart has its own schedule).
+        channels_last: train in the channels-last (NHWC) memory layout: 4-D weights are converted at the start of
+            every training epoch (so also after a pruning step) and 4-D inputs on every forward. Same model, other
+            strides: results match NCHW up to float rounding; on CPUs with oneDNN a conv step runs about 20-35 %
+            faster (quarter-width VGG-16 on 32x32 here). Checkpoints load into either layout.
     """
 
     def __init__(
@@ -47,6 +51,7 @@ class TaskModule(pl.LightningModule):
         scheduler: SchedulerFactory | None = None,
         scheduler_interval: str = "epoch",
         warmup_fraction: float = 0.0,
+        channels_last: bool = False,
     ) -> None:
         super().__init__()
         if scheduler_interval not in ("epoch", "step"):
@@ -58,6 +63,7 @@ class TaskModule(pl.LightningModule):
         self.scheduler_factory = scheduler
         self.scheduler_interval = scheduler_interval
         self.warmup_fraction = float(warmup_fraction)
+        self.channels_last = bool(channels_last)
         self.pruning_record: list[dict[str, Any]] = []
         self.model_config: dict[str, Any] | None = (
             None  # resolved ``model`` config: checkpoints rebuild from it
@@ -68,7 +74,15 @@ class TaskModule(pl.LightningModule):
         self.distill_temperature = 1.0
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.channels_last and x.dim() == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
         return self.net(x)
+
+    def on_train_epoch_start(self) -> None:
+        # After the callbacks' hook: a pruning step has already replaced the pruned layers' weights. ``Module.to``
+        # swaps ``param.data`` only, so the optimizer keeps its parameters.
+        if self.channels_last:
+            self.net.to(memory_format=torch.channels_last)
 
     # ----------------------------------------------------------------------------------------- distillation
     def set_teacher(self, teacher: nn.Module | None, alpha: float = 0.5, temperature: float = 4.0) -> None:
