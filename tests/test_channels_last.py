@@ -4,9 +4,7 @@ pruning step replaced layers; results match an NCHW fit up to float rounding; ch
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator
 
-import pytest
 import pytorch_lightning as pl
 import torch
 from torch import nn
@@ -18,14 +16,6 @@ from prunescope.pruning import PruningConfig
 from prunescope.pruning.callback import PruningCallback
 
 CHANNELS_LAST = torch.channels_last
-
-
-@pytest.fixture(scope="module", autouse=True)
-def single_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 class LayoutProbe(pl.Callback):
