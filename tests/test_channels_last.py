@@ -24,14 +24,13 @@ class LayoutProbe(pl.Callback):
     def __init__(self) -> None:
         self.weights_nhwc: list[bool] = []
         self.inputs_nhwc: list[bool] = []
-        self._handle: torch.utils.hooks.RemovableHandle | None = None
 
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         def record(module: nn.Module, args: tuple[torch.Tensor, ...]) -> None:
             if module.training:
                 self.inputs_nhwc.append(args[0].is_contiguous(memory_format=CHANNELS_LAST))
 
-        self._handle = pl_module.net.register_forward_pre_hook(record)
+        pl_module.net.register_forward_pre_hook(record)
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
         self.weights_nhwc.append(
