@@ -34,6 +34,7 @@ from prunescope.pipeline import (
 )
 from prunescope.pipeline.loggers import finish_wandb, log_final_metrics
 from prunescope.pipeline.metrics_file import completed_values
+from prunescope.pipeline.resume import check_resumable
 from prunescope.process_rank import is_follower
 from prunescope.run_dirs import RunDirInUse, claim_run_dir, register_resolvers
 from prunescope.signals import RunInterrupted, interrupt_on_signals, restore_signal_handlers
@@ -64,6 +65,13 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         if run_dir_lock is not None:
             run_dir_lock.release()
         return done
+    if not follower:
+        try:  # before metrics.json is rewritten: a refused re-run leaves the dir as it found it
+            check_resumable(cfg)
+        except ConfigError:
+            if run_dir_lock is not None:
+                run_dir_lock.release()
+            raise
     report.write("running")
     handlers = interrupt_on_signals()
     try:

@@ -12,17 +12,19 @@ from typing import Any
 
 import filelock
 import pytorch_lightning as pl
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from prunescope.baselines import BaselineCache
 from prunescope.baselines.cache import CKPT_NAME as BASELINE_CKPT
 from prunescope.baselines.locks import DEFAULT_STALE_AFTER_S
+from prunescope.baselines.material import baseline_key_material
 from prunescope.checkpoints import load_checkpoint_into, resume_path, save_checkpoint
 from prunescope.instantiate import build_module, build_trainer, fresh_callbacks
 from prunescope.metrics.efficiency import profile_counts, profile_model
 from prunescope.modules import TaskModule
 from prunescope.modules.divergence import DivergenceGuard
 from prunescope.pipeline.parts import RunParts
+from prunescope.pipeline.resume import FitIdentityStamp, fit_identity
 from prunescope.pipeline.testing import test_module
 from prunescope.process_rank import is_follower
 from prunescope.progress import ProgressLog
@@ -53,20 +55,6 @@ class BaselineResult:
     seconds: float
     source: str | None
     trained_here: bool
-
-
-def baseline_key_material(cfg: DictConfig) -> dict[str, Any]:
-    """The part of a run config that determines its baseline: model, data, training length, seed."""
-    trainer = cfg.trainer
-    return {
-        "model": OmegaConf.to_container(cfg.model, resolve=True),
-        "data": OmegaConf.to_container(cfg.data, resolve=True),
-        "trainer": {
-            key: OmegaConf.select(trainer, key)
-            for key in ("max_epochs", "min_epochs", "limit_train_batches", "limit_val_batches", "precision")
-        },
-        "seed": baseline_seed(cfg),
-    }
 
 
 def train_baseline(cfg: DictConfig, datamodule: pl.LightningDataModule, out_dir: Path) -> dict[str, Any]:
@@ -113,7 +101,12 @@ def _train_in_run(parts: RunParts) -> tuple[dict[str, Any], float]:
         The test metrics and the seconds of the fit alone.
     """
     cfg, module = parts.cfg, parts.module
-    callbacks = [DivergenceGuard("baseline"), ProgressLog("baseline"), *fresh_callbacks(cfg)]
+    callbacks = [
+        DivergenceGuard("baseline"),
+        ProgressLog("baseline"),
+        FitIdentityStamp(fit_identity(cfg)),
+        *fresh_callbacks(cfg),
+    ]
     trainer = build_trainer(cfg, callbacks=callbacks, loggers=parts.loggers or False)
     start = time.perf_counter()
     if cfg.get("train"):
@@ -138,15 +131,20 @@ def share_trained_baseline(
     """Put the model a run without pruning trained and tested into the baseline cache (``baseline.cache``), so
     that the pruning runs of the same (model, data, training, seed) reuse it instead of training it again.
 
-    Skipped (``None``) when the cache is off, on a further DDP rank, without test metrics, when the run's ``seed``
-    is not its ``baseline.seed`` (the cache entry would claim a seed the model was not trained with), or when
-    another job holds the entry's lock (it is building that baseline: this run does not wait for it). An existing
-    entry is kept as it is.
+    Skipped (``None``) when the cache is off, on a further DDP rank, without test metrics, when the model carries a
+    pruning record (it is no baseline), when the run's ``seed`` is not its ``baseline.seed`` (the cache entry would
+    claim a seed the model was not trained with), or when another job holds the entry's lock (it is building that
+    baseline: this run does not wait for it). An existing entry is kept as it is.
 
     Returns:
         The entry's checkpoint, or ``None`` when skipped.
     """
     if not cfg.baseline.get("cache") or is_follower() or not quality or baseline_seed(cfg) != cfg.get("seed"):
+        return None
+    if module.pruning_record:
+        log.warning(
+            "the run's model is pruned (resumed from a pruning run's checkpoint?): not shared as a baseline"
+        )
         return None
 
     metrics = {**quality, **({} if train_seconds is None else {"train_seconds": train_seconds})}

@@ -15,6 +15,7 @@ from prunescope.modules import TaskModule
 from prunescope.modules.divergence import DivergenceGuard
 from prunescope.pipeline.baseline import BaselineResult
 from prunescope.pipeline.parts import RunParts
+from prunescope.pipeline.resume import FitIdentityStamp, fit_identity
 from prunescope.progress import ProgressLog
 from prunescope.pruning.callback import PruningCallback, PruningProgress
 
@@ -60,6 +61,7 @@ def prune_finetune_stage(parts: RunParts, baseline: BaselineResult) -> PrunedRes
         pruning,
         DivergenceGuard("fine-tune"),
         ProgressLog("fine-tune"),
+        FitIdentityStamp(fit_identity(cfg)),
         *fresh_callbacks(cfg),
         *([sp2ps] if sp2ps is not None else []),
     ]
