@@ -28,6 +28,17 @@ def test_a_baseline_run_refuses_a_pruning_runs_checkpoint(make_cfg: Callable[...
     assert written[IDENTITY_KEY].startswith("fine-tune:")
     assert written["pruning_record"], "the fine-tune checkpoint holds a pruned network"
 
+    cache_cfg = make_cfg(
+        "experiment=smoke", "baseline.cache=true"
+    )  # a pruned network is never a cached baseline
+    datamodule = instantiate(cache_cfg.data)
+    pruned = build_module(cache_cfg, datamodule)
+    pruned.apply_pruning_record(written["pruning_record"])
+    entries = sorted(p.name for p in Path(cache_cfg.paths.baselines_dir).glob("*"))
+    assert share_trained_baseline(cache_cfg, pruned, {"miou": 0.5}) is None
+    assert sorted(p.name for p in Path(cache_cfg.paths.baselines_dir).glob("*")) == entries
+    assert share_trained_baseline(cache_cfg, build_module(cache_cfg, datamodule), {"miou": 0.5}) is not None
+
     baseline_cfg = make_cfg("experiment=smoke")  # same run dir, no pruning: its fit is a baseline fit
     assert fit_identity(baseline_cfg).startswith("baseline:")
     ckpt_bytes, metrics_text = last.read_bytes(), (run_dir / "metrics.json").read_text()
@@ -63,22 +74,3 @@ def test_a_checkpoint_without_identity_is_refused_unless_named(make_cfg: Callabl
         run(cfg)
     named = make_cfg("experiment=smoke", f"ckpt_path={last}")
     assert run(named)["run.status"] == "completed"
-
-
-def test_a_pruned_model_is_not_shared_as_a_baseline(make_cfg: Callable[..., DictConfig]) -> None:
-    pruning_cfg = make_cfg("experiment=smoke", "pruning=l1", "pruning.ratio=0.5", "finetune_epochs=1")
-    run(pruning_cfg)
-    record = torch.load(
-        Path(pruning_cfg.paths.output_dir) / "checkpoints" / "last.ckpt",
-        map_location="cpu",
-        weights_only=True,
-    )["pruning_record"]
-    cfg = make_cfg("experiment=smoke", "baseline.cache=true")
-    datamodule = instantiate(cfg.data)
-    module = build_module(cfg, datamodule)
-    module.apply_pruning_record(record)
-    before = sorted(p.name for p in Path(cfg.paths.baselines_dir).glob("*"))
-    assert share_trained_baseline(cfg, module, {"miou": 0.5}) is None
-    assert sorted(p.name for p in Path(cfg.paths.baselines_dir).glob("*")) == before
-    unpruned = build_module(cfg, datamodule)
-    assert share_trained_baseline(cfg, unpruned, {"miou": 0.5}) is not None
