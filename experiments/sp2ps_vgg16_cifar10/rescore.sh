@@ -11,9 +11,9 @@ set -euo pipefail
 out_dir=${1:-outputs/sp2ps_vgg16_cifar10}
 for run in "$out_dir"/sweep/*/; do
   [ -f "$run/metrics.json" ] || continue
-  # only finished runs: a running job's last.ckpt is a fine-tune in progress
-  python -c "import json,sys; sys.exit(json.load(open(sys.argv[1]))['run.status'] != 'completed')" "$run/metrics.json" || continue
-  baseline=$(python -c "import json,sys; print(json.load(open(sys.argv[1]))['run.baseline_source'])" "$run/metrics.json")
+  # only finished runs (a running job's last.ckpt is a fine-tune in progress): their baseline, else skip
+  baseline=$(python -c "import json,sys; d = json.load(open(sys.argv[1]))
+sys.exit(1) if d['run.status'] != 'completed' else print(d['run.baseline_source'])" "$run/metrics.json") || continue
   for variant in last_own:features.42:own_pred 4x4_base:features.32:baseline_pred 4x4_own:features.32:own_pred; do
     IFS=: read -r name layer target <<< "$variant"
     [ -f "$run/sp2ps_$name/sp2ps.json" ] && continue

@@ -9,7 +9,6 @@ fine-tuned network (its pruning record is replayed on load) with its LR schedule
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
@@ -18,7 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from prunescope.baselines.cache import baseline_key
 from prunescope.baselines.material import baseline_key_material
-from prunescope.checkpoints import LAST_NAME
+from prunescope.checkpoints import resume_path
 from prunescope.config_checks import ConfigError, pruning_enabled
 
 IDENTITY_KEY = "fit_identity"
@@ -60,10 +59,7 @@ def check_resumable(cfg: DictConfig) -> None:
     Raises:
         ConfigError: ``last.ckpt`` carries another identity, or none (written before identities were recorded).
     """
-    if cfg.get("ckpt_path") is not None or not cfg.get("resume", True):
-        return
-    last = Path(cfg.paths.output_dir) / "checkpoints" / LAST_NAME
-    if not last.is_file():
+    if cfg.get("ckpt_path") is not None or (last := resume_path(cfg)) is None:
         return
     expected = fit_identity(cfg)
     try:
