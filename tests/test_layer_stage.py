@@ -21,6 +21,7 @@ def test_fixed_levels_then_filters(make_cfg: Callable[..., DictConfig]) -> None:
     values = run(cfg)
     assert values["run.status"] == "completed"
     assert values["prune.levels_removed"] == 1
+    assert values["run.layers"] == 1  # what was asked: the report groups and names runs by it
     assert values["prune.steps_done"] == 1
     assert values["pruned.params"] < values["baseline.params"]
     checkpoint = read_checkpoint(Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt")
@@ -42,6 +43,7 @@ def test_auto_levels_within_tolerance(make_cfg: Callable[..., DictConfig]) -> No
     )
     values = run(cfg)
     assert values["prune.levels_removed"] == 2  # any drop is within tolerance 1.0: all but one level go
+    assert values["run.layers"] == "auto"
     assert {"prune.levels_metric_1", "prune.levels_metric_2", "prune.levels_baseline_metric"} <= set(values)
     assert values["time.prune"] > 0
     stored = json.loads((Path(cfg.paths.output_dir) / "metrics.json").read_text())

@@ -262,6 +262,27 @@ def test_missing_keys_and_several_sweeps(tmp_path: Path) -> None:
     assert {"quality_vs_ratio", "sp2ps_vs_ratio", "quality_vs_sp2ps"} <= set(files)
 
 
+def test_unet_levels_group_and_name_their_own_rows(tmp_path: Path) -> None:
+    """Runs that differ only in the U-Net levels asked (``run.layers``) are separate rows, named by the levels."""
+    root = tmp_path / "unet"
+    for layers, ratio in ((1, 0.0), (2, 0.0), ("auto", 0.0), (2, 0.5)):
+        row = {
+            **_metrics("l1", 0.5, 0),
+            "run.layers": layers,
+            "run.ratio": ratio,
+            "run.name": f"{layers}_{ratio}",
+        }
+        _write(root / f"{layers}_{ratio}", row)
+    _write(root / "filters", _metrics("l1", 0.5, 0))  # filters alone: no run.layers
+    rows = collect_runs([root])
+    labels = sorted(row["run.method"] for row in summarize(rows))
+    assert labels == ["l1"] * 5
+    assert sorted(str(row.get("run.layers")) for row in summarize(rows)) == ["1", "2", "2", "None", "auto"]
+    md = write_report(rows, tmp_path / "out")["markdown"].read_text()
+    names = [r[0] for r in _markdown_table(md, "unet on camvid")[3:]]
+    assert sorted(names) == ["l1", "levels 1", "levels 2", "levels 2 + l1", "levels auto"]
+
+
 def test_empty_input_fails_cleanly(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main([str(tmp_path)]) == 1
     assert "no metrics.json" in capsys.readouterr().err

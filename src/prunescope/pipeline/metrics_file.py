@@ -2,7 +2,8 @@
 
 Keys are grouped by prefix (documented in README, "metrics.json schema"):
 
-- ``run.*``       identity and outcome: model, data, method, scope, ratio, target, seed, schedule, status, error, name, ...
+- ``run.*``       identity and outcome: model, data, method, scope, ratio, target, seed, schedule, status, error, name,
+  ``layers`` (the U-Net levels asked, only when some are), ...
 - ``quality.metric``  the main quality metric: ``miou`` (segmentation) or ``acc`` (classification)
 - ``baseline.*`` / ``pruned.*``  quality (``miou``, ``pixel_acc``, ``iou_per_class`` or ``acc``) and cost
   (``params``, ``macs``, ``size_mb``, ``latency_ms`` with ``latency_runtime``, ``latency_batch``,
@@ -78,6 +79,8 @@ def _registry_name(target: str, registry: Mapping[str, type]) -> str:
 def run_identity(cfg: DictConfig) -> dict[str, Any]:
     """``run.*`` keys: what this run is, for tables and W&B grouping (model and data by their registry keys)."""
     pruning = cfg.pruning if pruning_enabled(cfg) else None
+    levels = pruning.get("layers", {}).get("levels") if pruning is not None else None
+    layers = {"layers": levels} if levels not in (None, 0) else {}  # U-Net levels asked: 1, 2, ... or "auto"
     return {
         "model": _registry_name(str(cfg.model.net.get("_target_", "")), MODELS),
         "data": _registry_name(str(cfg.data.get("_target_", "")), DATAMODULES),
@@ -90,6 +93,7 @@ def run_identity(cfg: DictConfig) -> dict[str, Any]:
         "name": Path(cfg.paths.output_dir).name,
         "output_dir": str(cfg.paths.output_dir),
         "tags": list(cfg.get("tags") or []),
+        **layers,
     }
 
 

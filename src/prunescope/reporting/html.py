@@ -30,7 +30,7 @@ from prunescope.reporting.plots import (
     pareto_figure,
     plot_panel_figure,
 )
-from prunescope.reporting.summary import GROUP_KEYS, TABLE_KEYS, as_number, group_by, mean_std
+from prunescope.reporting.summary import GROUP_KEYS, TABLE_KEYS, as_number, group_by, mean_std, method_label
 from prunescope.reporting.tables import QUALITY_NAMES
 
 REPORT_FILENAME = "report.html"
@@ -116,10 +116,7 @@ def _heat_cell(value: float | None) -> Cell:
 
 
 def _group_label(row: Mapping[str, Any], show_scope: bool) -> str:
-    method = html.escape(str(row.get("run.method") or MISSING))
-    if show_scope:
-        method += f" ({html.escape(str(row.get('run.scope') or MISSING))})"
-    return method
+    return html.escape(method_label(row, show_scope))
 
 
 def _ratio(value: Any) -> Cell:
@@ -236,7 +233,7 @@ def _runs_table(
         body.append(
             [
                 Cell(f'<a href="#{_run_id(row)}">{run_name}</a>', run_name),
-                _text(row.get("run.method")),
+                Cell(html.escape(method_label(row)), str(row.get("run.method"))),
                 _text(row.get("run.scope")),
                 _ratio(row.get("run.ratio")),
                 _number(row.get("run.seed"), decimals=0),

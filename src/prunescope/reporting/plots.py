@@ -17,7 +17,7 @@ from typing import Any
 from matplotlib.figure import Figure
 
 from prunescope.reporting.pareto import FRONT_KEY, objectives
-from prunescope.reporting.summary import TABLE_KEYS, group_by, quality_metric
+from prunescope.reporting.summary import TABLE_KEYS, group_by, method_label, quality_metric
 from prunescope.reporting.tables import QUALITY_NAMES
 
 PANEL_WIDTH_IN = 5.0
@@ -71,11 +71,6 @@ def _value(row: Mapping[str, Any], key: str, scale: float) -> tuple[float, float
     return mean * scale, (std or 0.0) * scale
 
 
-def _series_label(row: Mapping[str, Any], show_scope: bool) -> str:
-    method = str(row.get("run.method"))
-    return f"{method} ({row.get('run.scope')})" if show_scope else method
-
-
 def plot_panel_figure(
     summary: Sequence[Mapping[str, Any]],
     x_axis: Axis,
@@ -92,7 +87,7 @@ def plot_panel_figure(
         for row in group:
             x, y = _value(row, x_key, x_axis.scale), _value(row, y_key, y_axis.scale)
             if x is not None and y is not None:
-                series.setdefault(_series_label(row, show_scope), []).append((x[0], y[0], x[1], y[1]))
+                series.setdefault(method_label(row, show_scope), []).append((x[0], y[0], x[1], y[1]))
         if series:
             panels.append((table, x_label, y_label, y_key, series))
     if not panels:
@@ -150,7 +145,7 @@ def pareto_figure(
         for row in group:
             x, y = _value(row, cost_axis.key, cost_axis.scale), _value(row, y_key, QUALITY.scale)
             if x is not None and y is not None:
-                series.setdefault(_series_label(row, show_scope), []).append((x[0], y[0], x[1], y[1]))
+                series.setdefault(method_label(row, show_scope), []).append((x[0], y[0], x[1], y[1]))
         base = (baselines or {}).get(table) or {}
         base_x = _value(base, "baseline." + cost_axis.key.removeprefix("pruned."), cost_axis.scale)
         base_y = _value(base, "baseline." + y_key.removeprefix("pruned."), QUALITY.scale)

@@ -1,4 +1,5 @@
-"""Mean ± standard deviation over seeds of every numeric metric, per (model, data, method, scope, ratio)."""
+"""Mean ± standard deviation over seeds of every numeric metric, per (model, data, method, scope, target, ratio,
+U-Net levels)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,15 @@ from typing import Any
 
 from prunescope.reporting.collect import is_completed
 
-GROUP_KEYS: tuple[str, ...] = ("run.model", "run.data", "run.method", "run.scope", "run.target", "run.ratio")
+GROUP_KEYS: tuple[str, ...] = (
+    "run.model",
+    "run.data",
+    "run.method",
+    "run.scope",
+    "run.target",
+    "run.ratio",
+    "run.layers",
+)
 TABLE_KEYS: tuple[str, ...] = ("run.model", "run.data")
 NOT_AVERAGED = frozenset({"run.seed", *GROUP_KEYS})
 QUALITY_METRICS: tuple[str, ...] = ("miou", "acc")
@@ -22,6 +31,18 @@ def as_number(value: Any) -> float | None:
         return None
     number = float(value)
     return number if math.isfinite(number) else None
+
+
+def method_label(row: Mapping[str, Any], show_scope: bool = False) -> str:
+    """The method as tables and plots name it: ``l1``, ``l1 (local)`` with ``show_scope``; a run that removed U-Net
+    levels first (``run.layers``) reads ``levels 2 + l1``, or ``levels 2`` when no filters were asked for."""
+    label = str(row.get("run.method") or "–")
+    if show_scope:
+        label += f" ({row.get('run.scope') or '–'})"
+    layers = row.get("run.layers")
+    if layers is None:
+        return label
+    return f"levels {layers} + {label}" if as_number(row.get("run.ratio")) else f"levels {layers}"
 
 
 def mean_std(values: Sequence[float]) -> tuple[float, float | None]:

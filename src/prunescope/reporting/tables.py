@@ -15,7 +15,7 @@ from typing import Any
 
 from prunescope.reporting.collect import is_completed
 from prunescope.reporting.pareto import front_rows
-from prunescope.reporting.summary import TABLE_KEYS, as_number, group_by, quality_metric
+from prunescope.reporting.summary import TABLE_KEYS, as_number, group_by, method_label, quality_metric
 
 MISSING = "–"
 QUALITY_NAMES = {"miou": "mIoU", "acc": "Acc"}
@@ -212,9 +212,7 @@ def build_tables(
         best = [best_rows(group, column.key(metric), column.higher_is_better) for column in COLUMNS]
         body = []
         for i, row in enumerate(group):
-            method = markup.escape(str(row.get("run.method") or MISSING))
-            if show_scope:
-                method += f" ({markup.escape(str(row.get('run.scope') or MISSING))})"
+            method = markup.escape(method_label(row, show_scope))
             cells = [method, _ratio_text(row.get("run.ratio"))]
             for column, winners in zip(COLUMNS, best, strict=True):
                 text = column.cell(row, metric, markup)
@@ -281,7 +279,7 @@ def _markdown_front(rows: Sequence[Mapping[str, Any]]) -> list[str]:
             sp2ps = as_number(row.get("sp2ps.score"))
             cells = [
                 MARKDOWN.escape(str(row.get("run.name"))),
-                MARKDOWN.escape(str(row.get("run.method"))),
+                MARKDOWN.escape(method_label(row)),
                 _ratio_text(row.get("run.ratio")),
                 str(row.get("run.seed")),
                 f"{100 * row[f'pruned.{metric}']:.2f}",

@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Tables, plots, CAM grids and report.html of the U-Net layers study (after run.sh) into
+# experiments/unet_camvid_layers/report.
+# Usage: experiments/unet_camvid_layers/report.sh [OUT_DIR]   (OUT_DIR of run.sh, default: outputs/unet_camvid_layers)
+set -euo pipefail
+out_dir=${1:-outputs/unet_camvid_layers}
+prunescope-report "$out_dir/layers" "$out_dir/filters" "$out_dir/combined" --out experiments/unet_camvid_layers/report
