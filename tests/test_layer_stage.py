@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from pathlib import Path
 
@@ -11,14 +12,33 @@ from omegaconf import DictConfig
 
 from prunescope.checkpoints import read_checkpoint
 from prunescope.config_checks import ConfigError
+from prunescope.metrics.efficiency import count_params
 from prunescope.models.unet import UNet
+from prunescope.progress import format_count
 from prunescope.pruning import replay
 from prunescope.train import run
 
 
-def test_fixed_levels_then_filters(make_cfg: Callable[..., DictConfig]) -> None:
+def _layer_line(caplog: pytest.LogCaptureFixture) -> str:
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("layer stage:")]
+    assert len(lines) == 1, lines
+    return lines[0]
+
+
+def test_fixed_levels_then_filters(
+    make_cfg: Callable[..., DictConfig], caplog: pytest.LogCaptureFixture
+) -> None:
     cfg = make_cfg("pruning=l1", "pruning.layers.levels=1", "sp2ps=false")
-    values = run(cfg)
+    with caplog.at_level(logging.INFO, logger="prunescope.progress"):
+        values = run(cfg)
+    line = _layer_line(caplog)
+    net = UNet(num_classes=cfg.data.num_classes, depth=3, base_channels=4)
+    before = count_params(net)
+    net.remove_deepest_levels(1)
+    drop = 100 * (1 - count_params(net) / before)
+    assert line.startswith(
+        f"layer stage: removed 1 U-Net level (asked 1) | params {format_count(count_params(net))} (-{drop:.1f}%) | MACs "
+    )
     assert values["run.status"] == "completed"
     assert values["prune.levels_removed"] == 1
     assert values["run.layers"] == 1  # what was asked: the report groups and names runs by it
@@ -32,7 +52,9 @@ def test_fixed_levels_then_filters(make_cfg: Callable[..., DictConfig]) -> None:
     fresh.load_state_dict({k.removeprefix("net."): v for k, v in checkpoint["state_dict"].items()})
 
 
-def test_auto_levels_within_tolerance(make_cfg: Callable[..., DictConfig]) -> None:
+def test_auto_levels_within_tolerance(
+    make_cfg: Callable[..., DictConfig], caplog: pytest.LogCaptureFixture
+) -> None:
     cfg = make_cfg(
         "pruning=l1",
         "pruning.ratio=0.0",
@@ -41,7 +63,15 @@ def test_auto_levels_within_tolerance(make_cfg: Callable[..., DictConfig]) -> No
         "pruning.layers.limit_train_batches=1",
         "sp2ps=false",
     )
-    values = run(cfg)
+    with caplog.at_level(logging.INFO, logger="prunescope.progress"):
+        values = run(cfg)
+    search = ", ".join(
+        [f"baseline {values['prune.levels_baseline_metric']:.4f}"]
+        + [f"{k} level{'s' if k > 1 else ''} {values[f'prune.levels_metric_{k}']:.4f}" for k in (1, 2)]
+    )
+    assert _layer_line(caplog).startswith(
+        f"layer stage: removed 2 U-Net levels (asked auto; val/miou {search}) |"
+    )
     assert values["prune.levels_removed"] == 2  # any drop is within tolerance 1.0: all but one level go
     assert values["run.layers"] == "auto"
     assert {"prune.levels_metric_1", "prune.levels_metric_2", "prune.levels_baseline_metric"} <= set(values)

@@ -5,6 +5,7 @@ logger ``prunescope.progress`` at INFO, which Hydra writes to the job's ``.log``
 
     baseline epoch 3/15 | train/loss 0.8123 | val/miou 0.3410 | elapsed 1m12s | eta 4m48s
     prune step 1/2 pca_nci: removed 184 channels (params target 0.300, channel ratio 0.214) | params 1.23M (-30.1%) | MACs 4.56G (-25.0%)
+    layer stage: removed 1 U-Net level (asked auto; val/miou baseline 0.4821, 1 level 0.4702, 2 levels 0.4413) | params 483k (-75.1%) | MACs 437M (-23.4%)
 """
 
 from __future__ import annotations
@@ -80,6 +81,48 @@ class ProgressLog(pl.Callback):
         log.info(" | ".join(parts))
 
 
+def _drop(now: int, reference: int) -> str:
+    return f"{-100.0 * (1.0 - now / reference):+.1f}%" if reference else "n/a"
+
+
+def log_layer_stage(
+    levels: int,
+    asked: int | str,
+    params: tuple[int, int],
+    macs: tuple[int, int],
+    metric: str = "val/miou",
+    baseline_metric: float | None = None,
+    candidate_metrics: dict[int, float] | None = None,
+) -> str:
+    """Log (and return) the line of the U-Net layer stage: levels removed, the ``auto`` search's validation
+    metrics (baseline and per candidate ``k``), params/MACs now against before the stage.
+
+    Args:
+        levels: Levels removed.
+        asked: ``pruning.layers.levels`` as configured (``k`` or ``"auto"``).
+        params: (before, after) the stage.
+        macs: (before, after) the stage.
+        metric: Name of the validation metric the ``auto`` search compared.
+        baseline_metric: ``auto``: the unmodified model's validation metric.
+        candidate_metrics: ``auto``: validation metric per candidate ``k`` after its short fine-tune.
+    """
+    search = ""
+    if baseline_metric is not None or candidate_metrics:
+        scores = [f"baseline {baseline_metric:.4f}"] if baseline_metric is not None else []
+        scores += [
+            f"{k} level{'s' if k != 1 else ''} {value:.4f}"
+            for k, value in sorted((candidate_metrics or {}).items())
+        ]
+        search = f"; {metric} " + ", ".join(scores)
+    line = (
+        f"layer stage: removed {levels} U-Net level{'s' if levels != 1 else ''} (asked {asked}{search}) | "
+        f"params {format_count(params[1])} ({_drop(params[1], params[0])}) | "
+        f"MACs {format_count(macs[1])} ({_drop(macs[1], macs[0])})"
+    )
+    log.info(line)
+    return line
+
+
 def log_pruning_step(
     step: int,
     steps: int,
@@ -103,13 +146,10 @@ def log_pruning_step(
     params_ref = baseline_params or result.params_before
     macs_ref = baseline_macs or result.macs_before
 
-    def drop(now: int, reference: int) -> str:
-        return f"{-100.0 * (1.0 - now / reference):+.1f}%" if reference else "n/a"
-
     line = (
         f"prune step {step}/{steps} {result.method}: removed {removed} channels ({asked}) | "
-        f"params {format_count(result.params_after)} ({drop(result.params_after, params_ref)}) | "
-        f"MACs {format_count(result.macs_after)} ({drop(result.macs_after, macs_ref)})"
+        f"params {format_count(result.params_after)} ({_drop(result.params_after, params_ref)}) | "
+        f"MACs {format_count(result.macs_after)} ({_drop(result.macs_after, macs_ref)})"
     )
     log.info(line)
     return line

@@ -6,9 +6,11 @@ import copy
 import time
 from dataclasses import dataclass, field
 
+from prunescope.metrics.efficiency import count_macs, count_params
 from prunescope.modules import TaskModule
 from prunescope.pipeline.baseline import BaselineResult
 from prunescope.pipeline.parts import RunParts
+from prunescope.progress import log_layer_stage
 from prunescope.pruning.finetune import install_finetune_optimizer
 from prunescope.pruning.layers import choose_unet_levels, remove_unet_levels, require_level_pruning
 from prunescope.pruning.options import FinetuneOptions
@@ -47,7 +49,7 @@ def layer_stage(parts: RunParts, baseline: BaselineResult) -> LayerResult:
 
     ``layers.levels = k`` removes ``k`` levels; ``"auto"`` picks the largest ``k`` whose validation drop after a
     short fine-tune stays within ``layers.tolerance`` (:func:`prunescope.pruning.layers.choose_unet_levels`). The
-    removal is appended to ``parts.module.pruning_record``.
+    removal is appended to ``parts.module.pruning_record``; one progress line reports it.
     """
     assert parts.pruning is not None, "layer_stage runs only for pruning runs"
     seed_run(parts.cfg)  # same seed → same pruning and fine-tune, whether the baseline was cached or not
@@ -58,6 +60,7 @@ def layer_stage(parts: RunParts, baseline: BaselineResult) -> LayerResult:
         return LayerResult()
     require_level_pruning(module.net)
     start = time.perf_counter()
+    before = count_params(module.net), count_macs(module.net, parts.example)
     result = LayerResult()
     levels = options.levels
     if levels == "auto":
@@ -84,4 +87,13 @@ def layer_stage(parts: RunParts, baseline: BaselineResult) -> LayerResult:
         module.pruning_record.append(remove_unet_levels(module.net, levels))
     result.levels = int(levels)
     result.seconds = time.perf_counter() - start
+    log_layer_stage(
+        result.levels,
+        options.levels,
+        (before[0], count_params(module.net)),
+        (before[1], count_macs(module.net, parts.example)),
+        metric=f"val/{module.quality_metric}",
+        baseline_metric=result.baseline_metric,
+        candidate_metrics=result.candidate_metrics,
+    )
     return result
