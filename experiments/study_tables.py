@@ -23,6 +23,7 @@ from typing import Any
 
 from prunescope.data.camvid import CAMVID_CLASSES
 from prunescope.reporting import collect_runs, is_completed
+from prunescope.reporting.summary import method_label
 
 CLASS_NAMES = {"camvid": list(CAMVID_CLASSES)}
 COLUMNS = (
@@ -66,11 +67,11 @@ def baseline_table(rows: Sequence[Mapping[str, Any]], classes: Sequence[str] | N
 
 
 def method_table(rows: Sequence[Mapping[str, Any]]) -> str:
-    """One line per (method, target, ratio), mean ± spread over seeds."""
+    """One line per (method, target, ratio, U-Net levels asked), mean ± spread over seeds."""
     q = rows[0]["quality.metric"]
     groups: dict[tuple, list[Mapping[str, Any]]] = defaultdict(list)
     for row in rows:
-        groups[(row["run.method"], row.get("run.target"), row["run.ratio"])].append(row)
+        groups[(method_label(row), row.get("run.target"), row["run.ratio"])].append(row)
     header = ["method", "target", "asked", *(title.format(Q=q) for _, title, _, _ in COLUMNS), "n (seeds)"]
     lines = ["| " + " | ".join(header) + " |", "|---|---|" + "---:|" * (len(header) - 2)]
     for (method, target, ratio), group in sorted(groups.items(), key=lambda item: (item[0][2], item[0][0])):
