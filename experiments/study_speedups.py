@@ -23,6 +23,7 @@ from omegaconf import OmegaConf
 from prunescope.checkpoints import module_from_checkpoint, read_checkpoint
 from prunescope.metrics.efficiency import compare_latency, count_macs
 from prunescope.reporting import collect_runs, is_completed
+from prunescope.reporting.summary import method_label
 
 
 def input_shape(row: dict) -> tuple[int, ...]:
@@ -62,7 +63,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         speedup = latency["baseline"].ms / latency["pruned"].ms
         mac_ratio = count_macs(baselines[source], example) / count_macs(pruned.net, example)
-        groups[(row["run.method"], float(row["run.ratio"]))].append((speedup, mac_ratio))
+        groups[(method_label(row), float(row["run.ratio"]))].append((speedup, mac_ratio))
     print(
         f"Speed-up, eager, batch {args.batch}, {args.threads} threads, median of {args.repeats} interleaved runs"
     )
