@@ -60,7 +60,6 @@ def layer_stage(parts: RunParts, baseline: BaselineResult) -> LayerResult:
         return LayerResult()
     require_level_pruning(module.net)
     start = time.perf_counter()
-    before = count_params(module.net), count_macs(module.net, parts.example)
     result = LayerResult()
     levels = options.levels
     if levels == "auto":
@@ -90,8 +89,8 @@ def layer_stage(parts: RunParts, baseline: BaselineResult) -> LayerResult:
     log_layer_stage(
         result.levels,
         options.levels,
-        (before[0], count_params(module.net)),
-        (before[1], count_macs(module.net, parts.example)),
+        (baseline.cost["params"], count_params(module.net)),  # the baseline's counts, on the same example
+        (baseline.cost["macs"], count_macs(module.net, parts.example)),
         metric=f"val/{module.quality_metric}",
         baseline_metric=result.baseline_metric,
         candidate_metrics=result.candidate_metrics,
