@@ -50,6 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     baselines: dict[str, torch.nn.Module] = {}
     groups: dict[tuple[str, float], list[tuple[float, float]]] = defaultdict(list)
+    show_scope = len({row.get("run.scope") for row in rows}) > 1
     for row in rows:
         source = str(row["run.baseline_source"])
         if source not in baselines:
@@ -63,7 +64,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         speedup = latency["baseline"].ms / latency["pruned"].ms
         mac_ratio = count_macs(baselines[source], example) / count_macs(pruned.net, example)
-        groups[(method_label(row), float(row["run.ratio"]))].append((speedup, mac_ratio))
+        groups[(method_label(row, show_scope), float(row["run.ratio"]))].append((speedup, mac_ratio))
     print(
         f"Speed-up, eager, batch {args.batch}, {args.threads} threads, median of {args.repeats} interleaved runs"
     )

@@ -67,11 +67,13 @@ def baseline_table(rows: Sequence[Mapping[str, Any]], classes: Sequence[str] | N
 
 
 def method_table(rows: Sequence[Mapping[str, Any]]) -> str:
-    """One line per (method, target, ratio, U-Net levels asked), mean ± spread over seeds."""
+    """One line per (method, scope, target, ratio, U-Net levels asked), mean ± spread over seeds; the method names
+    its scope (``l1 (local)``) when the rows hold more than one."""
     q = rows[0]["quality.metric"]
+    show_scope = len({row.get("run.scope") for row in rows}) > 1
     groups: dict[tuple, list[Mapping[str, Any]]] = defaultdict(list)
     for row in rows:
-        groups[(method_label(row), row.get("run.target"), row["run.ratio"])].append(row)
+        groups[(method_label(row, show_scope), row.get("run.target"), row["run.ratio"])].append(row)
     header = ["method", "target", "asked", *(title.format(Q=q) for _, title, _, _ in COLUMNS), "n (seeds)"]
     lines = ["| " + " | ".join(header) + " |", "|---|---|" + "---:|" * (len(header) - 2)]
     for (method, target, ratio), group in sorted(groups.items(), key=lambda item: (item[0][2], item[0][0])):
