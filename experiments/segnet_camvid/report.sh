@@ -5,15 +5,19 @@ set -euo pipefail
 out_dir=${1:-outputs/segnet_camvid}
 prunescope-report "$out_dir/headline" "$out_dir/classic" "$out_dir/ratios" "$out_dir/local" \
   --out experiments/segnet_camvid/report
-# CAM grids of seed 0 (each job's sp2ps_cams.png: lowest / median / highest Sp2PS and one sample per class), as JPEG
+# CAM grids of seed 0, pca_nci and l1, global and local (each job's sp2ps_cams.png: lowest / median / highest Sp2PS
+# and one test sample per class), as JPEG: report/cams/<method>[_local]_72.4_seed0.jpg
 python - "$out_dir" <<'PY'
+import json
 import sys
 from pathlib import Path
 from PIL import Image
-out, cams = Path(sys.argv[1]), Path("experiments/segnet_camvid/report/cams")
+cams = Path("experiments/segnet_camvid/report/cams")
 cams.mkdir(parents=True, exist_ok=True)
-grids = {"pca_nci_72.4_seed0": "headline/0", "l1_72.4_seed0": "headline/4", "pca_nci_local_72.4_seed0": "local/0",
-         "l1_local_72.4_seed0": "local/2"}
-for name, job in grids.items():
-    Image.open(out / job / "sp2ps_cams.png").convert("RGB").save(cams / f"{name}.jpg", quality=85)
+for metrics_file in sorted([*Path(sys.argv[1]).glob("headline/*/metrics.json"), *Path(sys.argv[1]).glob("local/*/metrics.json")]):
+    run = json.loads(metrics_file.read_text())
+    if run["run.seed"] == 0 and run["run.method"] in ("pca_nci", "l1") and run["run.ratio"] == 0.724:
+        scope = "_local" if run["run.scope"] == "local" else ""
+        name = f"{run['run.method']}{scope}_72.4_seed0.jpg"
+        Image.open(metrics_file.parent / "sp2ps_cams.png").convert("RGB").save(cams / name, quality=85)
 PY
