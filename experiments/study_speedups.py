@@ -23,7 +23,7 @@ from omegaconf import OmegaConf
 from prunescope.checkpoints import module_from_checkpoint, read_checkpoint
 from prunescope.metrics.efficiency import compare_latency, count_macs
 from prunescope.reporting import collect_runs, is_completed
-from prunescope.reporting.summary import method_label
+from prunescope.reporting.summary import method_label, mixes_scopes
 
 
 def input_shape(row: dict) -> tuple[int, ...]:
@@ -50,7 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     baselines: dict[str, torch.nn.Module] = {}
     groups: dict[tuple[str, float], list[tuple[float, float]]] = defaultdict(list)
-    show_scope = len({row.get("run.scope") for row in rows}) > 1
+    show_scope = mixes_scopes(rows)
     for row in rows:
         source = str(row["run.baseline_source"])
         if source not in baselines:

@@ -23,7 +23,7 @@ from typing import Any
 
 from prunescope.data.camvid import CAMVID_CLASSES
 from prunescope.reporting import collect_runs, is_completed
-from prunescope.reporting.summary import method_label
+from prunescope.reporting.summary import method_label, mixes_scopes
 
 CLASS_NAMES = {"camvid": list(CAMVID_CLASSES)}
 COLUMNS = (
@@ -70,7 +70,7 @@ def method_table(rows: Sequence[Mapping[str, Any]]) -> str:
     """One line per (method, scope, target, ratio, U-Net levels asked), mean ± spread over seeds; the method names
     its scope (``l1 (local)``) when the rows hold more than one."""
     q = rows[0]["quality.metric"]
-    show_scope = len({row.get("run.scope") for row in rows}) > 1
+    show_scope = mixes_scopes(rows)
     groups: dict[tuple, list[Mapping[str, Any]]] = defaultdict(list)
     for row in rows:
         groups[(method_label(row, show_scope), row.get("run.target"), row["run.ratio"])].append(row)

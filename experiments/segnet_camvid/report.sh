@@ -12,9 +12,9 @@ import json
 import sys
 from pathlib import Path
 from PIL import Image
-cams = Path("experiments/segnet_camvid/report/cams")
+out, cams = Path(sys.argv[1]), Path("experiments/segnet_camvid/report/cams")
 cams.mkdir(parents=True, exist_ok=True)
-for metrics_file in sorted([*Path(sys.argv[1]).glob("headline/*/metrics.json"), *Path(sys.argv[1]).glob("local/*/metrics.json")]):
+for metrics_file in sorted(out.glob("headline/*/metrics.json")) + sorted(out.glob("local/*/metrics.json")):
     run = json.loads(metrics_file.read_text())
     if run["run.seed"] == 0 and run["run.method"] in ("pca_nci", "l1") and run["run.ratio"] == 0.724:
         scope = "_local" if run["run.scope"] == "local" else ""

@@ -30,7 +30,15 @@ from prunescope.reporting.plots import (
     pareto_figure,
     plot_panel_figure,
 )
-from prunescope.reporting.summary import GROUP_KEYS, TABLE_KEYS, as_number, group_by, mean_std, method_label
+from prunescope.reporting.summary import (
+    GROUP_KEYS,
+    TABLE_KEYS,
+    as_number,
+    group_by,
+    mean_std,
+    method_label,
+    mixes_scopes,
+)
 from prunescope.reporting.tables import QUALITY_NAMES
 
 REPORT_FILENAME = "report.html"
@@ -128,7 +136,7 @@ def _summary_table(
     table_id: str, group: Sequence[Mapping[str, Any]], base: Mapping[str, Any] | None, metric: str
 ) -> str:
     name = QUALITY_NAMES.get(metric, metric)
-    show_scope = len({row.get("run.scope") for row in group}) > 1
+    show_scope = mixes_scopes(group)
     header = [
         "Method",
         "Ratio",
@@ -271,7 +279,7 @@ def _per_class_tables(
     names: Sequence[str] | None,
 ) -> str:
     """Per-class IoU (baseline + each method × ratio) and per-class Sp2PS heat maps; means over seeds."""
-    show_scope = len({row.get("run.scope") for row in completed}) > 1
+    show_scope = mixes_scopes(completed)
     groups = group_by(completed, GROUP_KEYS)
     baseline_iou = _mean_lists(
         [

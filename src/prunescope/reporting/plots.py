@@ -17,7 +17,7 @@ from typing import Any
 from matplotlib.figure import Figure
 
 from prunescope.reporting.pareto import FRONT_KEY, objectives
-from prunescope.reporting.summary import TABLE_KEYS, group_by, method_label, quality_metric
+from prunescope.reporting.summary import TABLE_KEYS, group_by, method_label, mixes_scopes, quality_metric
 from prunescope.reporting.tables import QUALITY_NAMES
 
 PANEL_WIDTH_IN = 5.0
@@ -82,7 +82,7 @@ def plot_panel_figure(
     for table, group in group_by(summary, TABLE_KEYS).items():
         metric = group[0]["quality.metric"]
         (x_key, x_label), (y_key, y_label) = x_axis.resolve(metric), y_axis.resolve(metric)
-        show_scope = len({row.get("run.scope") for row in group}) > 1
+        show_scope = mixes_scopes(group)
         series: dict[str, list[tuple[float, float, float, float]]] = {}
         for row in group:
             x, y = _value(row, x_key, x_axis.scale), _value(row, y_key, y_axis.scale)
@@ -140,7 +140,7 @@ def pareto_figure(
     for table, group in group_by(summary, TABLE_KEYS).items():
         metric = group[0]["quality.metric"]
         (y_key, y_label) = QUALITY.resolve(metric)
-        show_scope = len({row.get("run.scope") for row in group}) > 1
+        show_scope = mixes_scopes(group)
         series: dict[str, list[tuple[float, float, float, float]]] = {}
         for row in group:
             x, y = _value(row, cost_axis.key, cost_axis.scale), _value(row, y_key, QUALITY.scale)

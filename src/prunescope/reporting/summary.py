@@ -33,6 +33,11 @@ def as_number(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
+def mixes_scopes(rows: Iterable[Mapping[str, Any]]) -> bool:
+    """Whether ``rows`` hold more than one ``run.scope``: then tables and plots name the scope beside the method."""
+    return len({row.get("run.scope") for row in rows}) > 1
+
+
 def method_label(row: Mapping[str, Any], show_scope: bool = False) -> str:
     """The method as tables and plots name it: ``l1``, ``l1 (local)`` with ``show_scope``; a run that removed U-Net
     levels first (``run.layers``) reads ``levels 2 + l1``, or ``levels 2`` when no filters were asked for."""

@@ -15,7 +15,14 @@ from typing import Any
 
 from prunescope.reporting.collect import is_completed
 from prunescope.reporting.pareto import front_rows
-from prunescope.reporting.summary import TABLE_KEYS, as_number, group_by, method_label, quality_metric
+from prunescope.reporting.summary import (
+    TABLE_KEYS,
+    as_number,
+    group_by,
+    method_label,
+    mixes_scopes,
+    quality_metric,
+)
 
 MISSING = "–"
 QUALITY_NAMES = {"miou": "mIoU", "acc": "Acc"}
@@ -207,7 +214,7 @@ def build_tables(
     tables = []
     for (model, data), group in group_by(summary, TABLE_KEYS).items():
         metric = group[0]["quality.metric"]
-        show_scope = len({row.get("run.scope") for row in group}) > 1
+        show_scope = mixes_scopes(group)
         header = ["Method", "Ratio", *(column.header(metric, markup) for column in COLUMNS), "n"]
         best = [best_rows(group, column.key(metric), column.higher_is_better) for column in COLUMNS]
         body = []
