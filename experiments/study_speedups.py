@@ -23,6 +23,7 @@ from omegaconf import OmegaConf
 from prunescope.checkpoints import module_from_checkpoint, read_checkpoint
 from prunescope.metrics.efficiency import compare_latency, count_macs
 from prunescope.reporting import collect_runs, is_completed
+from prunescope.reporting.markdown import markdown_table
 from prunescope.reporting.summary import method_label, mixes_scopes
 
 
@@ -69,13 +70,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"Speed-up, eager, batch {args.batch}, {args.threads} threads, median of {args.repeats} interleaved runs"
     )
     print()
-    print("| method | ratio | speed-up × | MAC ratio × | n |")
-    print("|---|---:|---:|---:|---:|")
+    body = []
     for (method, ratio), values in sorted(groups.items(), key=lambda item: (item[0][1], item[0][0])):
         speedups = [s for s, _ in values]
         mean = sum(speedups) / len(speedups)
         spread = f" ± {(max(speedups) - min(speedups)) / 2:.2f}" if len(speedups) > 1 else ""
-        print(f"| {method} | {100 * ratio:.1f} % | {mean:.2f}{spread} | {values[0][1]:.2f} | {len(values)} |")
+        body.append(
+            [method, f"{100 * ratio:.1f} %", f"{mean:.2f}{spread}", f"{values[0][1]:.2f}", str(len(values))]
+        )
+    print(markdown_table(["method", "ratio", "speed-up ×", "MAC ratio ×", "n"], body))
     return 0
 
 

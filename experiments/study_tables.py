@@ -23,6 +23,7 @@ from typing import Any
 
 from prunescope.data.camvid import CAMVID_CLASSES
 from prunescope.reporting import collect_runs, is_completed
+from prunescope.reporting.markdown import markdown_table
 from prunescope.reporting.summary import method_label, mixes_scopes
 
 CLASS_NAMES = {"camvid": list(CAMVID_CLASSES)}
@@ -54,15 +55,11 @@ def baseline_table(rows: Sequence[Mapping[str, Any]], classes: Sequence[str] | N
         + (f", pixel accuracy {100 * row['baseline.pixel_acc']:.1f} %" if "baseline.pixel_acc" in row else "")
         + f", {row['baseline.params'] / 1e6:.2f} M params, {2 * row['baseline.macs'] / 1e9:.3f} GFLOPs",
     ]
-    per_class = row.get("baseline.iou_per_class")
+    per_class = row.get("baseline.iou_per_class")  # None for a class in neither masks nor predictions: "–"
     if per_class:
         names = list(classes) if classes else [str(i) for i in range(len(per_class))]
-        lines += [
-            "",
-            "| " + " | ".join(names) + " |",
-            "|" + "---:|" * len(per_class),
-            "| " + " | ".join(f"{100 * v:.1f}" for v in per_class) + " |",
-        ]
+        cells = ["–" if v is None else f"{100 * v:.1f}" for v in per_class]
+        lines += ["", markdown_table(names, [cells], "r" * len(names))]
     return "\n".join(lines)
 
 
@@ -75,7 +72,7 @@ def method_table(rows: Sequence[Mapping[str, Any]]) -> str:
     for row in rows:
         groups[(method_label(row, show_scope), row.get("run.target"), row["run.ratio"])].append(row)
     header = ["method", "target", "asked", *(title.format(Q=q) for _, title, _, _ in COLUMNS), "n (seeds)"]
-    lines = ["| " + " | ".join(header) + " |", "|---|---|" + "---:|" * (len(header) - 2)]
+    body = []
     for (method, target, ratio), group in sorted(groups.items(), key=lambda item: (item[0][2], item[0][0])):
         cells = [method, str(target), f"{100 * ratio:.1f} %"]
         for key, _, scale, digits in COLUMNS:
@@ -83,8 +80,8 @@ def method_table(rows: Sequence[Mapping[str, Any]]) -> str:
             cells.append(mean_spread(values, scale, digits) if values else "–")
         seeds = sorted(r.get("run.seed") for r in group)
         cells.append(f"{len(group)} ({', '.join(str(s) for s in seeds)})")
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+        body.append(cells)
+    return markdown_table(header, body, "ll" + "r" * (len(header) - 2))
 
 
 def variant_scores(
@@ -109,13 +106,13 @@ def variant_scores(
 def skipped_table(rows: Sequence[Mapping[str, Any]], names: Sequence[str]) -> str:
     """Per Sp2PS variant: the share of test images whose two CAMs were both constant (left out), mean and range
     over all runs: a CAM layer too coarse to explain the class leaves many out."""
-    lines = ["| Sp2PS variant | pairs left out, mean % | min–max % |", "|---|---:|---:|"]
     shares = [variant_scores(row, names, key="skipped") for row in rows]
+    body = []
     for name in ("run", *names):
         values = [100 * s[name] for s in shares if s[name] is not None]
         if values:
-            lines.append(f"| {name} | {statistics.fmean(values):.1f} | {min(values):.1f}–{max(values):.1f} |")
-    return "\n".join(lines)
+            body.append([name, f"{statistics.fmean(values):.1f}", f"{min(values):.1f}–{max(values):.1f}"])
+    return markdown_table(["Sp2PS variant", "pairs left out, mean %", "min–max %"], body)
 
 
 def variant_table(rows: Sequence[Mapping[str, Any]], names: Sequence[str]) -> str:
@@ -125,7 +122,7 @@ def variant_table(rows: Sequence[Mapping[str, Any]], names: Sequence[str]) -> st
     for row in rows:
         groups[(row["run.method"], row["run.ratio"])].append(row)
     header = ["method", "ratio", f"{q} %", f"Δ{q} (points)", "Sp2PS (run)", *(f"Sp2PS {n}" for n in names)]
-    lines = ["| " + " | ".join(header) + " |", "|---|" + "---:|" * (len(header) - 1)]
+    body = []
     for (method, ratio), group in sorted(groups.items()):
         cells = [method, f"{100 * ratio:.0f} %"]
         for key in (f"pruned.{q}", f"delta.{q}"):
@@ -134,8 +131,8 @@ def variant_table(rows: Sequence[Mapping[str, Any]], names: Sequence[str]) -> st
         for name in ("run", *names):
             values = [s[name] for s in scored if s[name] is not None]
             cells.append(mean_spread(values, 1.0, 3) if values else "–")
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+        body.append(cells)
+    return markdown_table(header, body)
 
 
 def variant_plot(rows: Sequence[Mapping[str, Any]], names: Sequence[str], path: Path) -> None:

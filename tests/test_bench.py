@@ -35,6 +35,12 @@ TINY = [
     "training.steps=2",
     "training.warmup=1",
     "training.rounds=1",
+    "training_speed.models=[demo]",
+    "training_speed.setups.demo=['data.num_train=48','data.image_size=32','data.batch_size=8','model.net.depth=3',"
+    "'model.net.base_channels=4']",
+    "training_speed.steps=2",
+    "training_speed.warmup=1",
+    "training_speed.rounds=1",
     "pruning_time.models=[vgg16]",
     "pruning_time.criteria=[l1,isd]",
     "pruning_time.repeats=1",
@@ -56,7 +62,9 @@ def finite(value) -> bool:
 def test_every_section_writes_its_figures(make_cfg, tmp_path: Path) -> None:
     results = bench(bench_cfg(make_cfg, tmp_path))
     written = json.loads((tmp_path / "bench" / "bench.json").read_text())
-    assert set(written) >= {"meta", "speedup", "sp2ps", "calibration", "training", "pruning_time", "seconds"}
+    assert set(written) >= {
+        "meta", "speedup", "sp2ps", "calibration", "training", "training_speed", "pruning_time", "seconds"
+    }  # fmt: skip
     rows = written["speedup"]["rows"]
     assert {(r["model"], r["runtime"]) for r in rows} == {
         (m, rt) for m in ("segnet", "vgg16") for rt in ("eager", "eager_folded_cl", "onnxruntime")
@@ -77,9 +85,18 @@ def test_every_section_writes_its_figures(make_cfg, tmp_path: Path) -> None:
     assert set(calibration["peak_mb"]["msd"]) == {"1", "2"}
     assert finite(written["training"]["lightning_over_plain"])
     assert "PruningCallback" in written["training"]["callbacks"]
+    speed = {r["variant"]: r for r in written["training_speed"]["rows"]}
+    assert set(speed) == {"fp32_nchw", "fp32_cl", "auto", "on_device"}
+    for name in ("fp32_nchw", "fp32_cl", "auto"):
+        assert finite(speed[name]["step_ms"]) and finite(speed[name]["speedup"]) and speed[name]["steps"] == 2
+    assert speed["fp32_nchw"]["speedup"] == 1.0 and not speed["fp32_nchw"]["channels_last"]
+    assert speed["fp32_cl"]["channels_last"] and speed["fp32_cl"]["precision"] == "32-true"
+    assert speed["auto"]["precision"] == "32-true"  # a tiny U-Net: far below the bf16 bound
+    assert finite(speed["on_device"].get("step_ms")) or "data.on_device" in speed["on_device"]["skipped"]
     assert [r["method"] for r in written["pruning_time"]] == ["l1", "isd"]
     markdown = (tmp_path / "bench" / "bench.md").read_text()
     assert "## Speed-up vs MAC ratio" in markdown and "Where the time goes: segnet" in markdown
+    assert "## Training speed" in markdown and "| demo | 8 |" in markdown
     assert results["seconds"]["total"] > 0
 
 
@@ -89,6 +106,8 @@ def test_every_section_writes_its_figures(make_cfg, tmp_path: Path) -> None:
         ("sections=[speedup,nope]", "unknown section(s) ['nope']"),
         ("speedup.models=[resnet]", "speedup: unknown model(s) ['resnet']"),
         ("speedup.runtimes=[tensorrt]", "unknown runtime(s) ['tensorrt']"),
+        ("training_speed.models=[demo,resnet]", "training_speed: unknown model(s) ['resnet']"),
+        ("training_speed.baseline=fp16", "training_speed.baseline='fp16' is not a variant"),
     ],
 )
 def test_bad_config_is_named_before_any_work(make_cfg, tmp_path: Path, override: str, message: str) -> None:

@@ -1,5 +1,6 @@
 """``channels_last`` training (TaskModule): weights and inputs are NHWC during every training step, also after a
-pruning step replaced layers; results match an NCHW fit up to float rounding; checkpoints load into NCHW."""
+pruning step replaced layers; results match an NCHW fit up to float rounding; checkpoints load into NCHW; evaluation,
+CAMs and export take either layout."""
 
 from __future__ import annotations
 
@@ -10,10 +11,13 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+from prunescope.cam.pairs import cam_pairs
+from prunescope.deploy.onnx_model import onnx_session, run_onnx
+from prunescope.deploy.pipeline import export_network
+from prunescope.fitting.callback import PruningCallback
 from prunescope.models.vgg16 import VGG16
 from prunescope.modules import ClassificationModule
 from prunescope.pruning import PruningConfig
-from prunescope.pruning.callback import PruningCallback
 
 CHANNELS_LAST = torch.channels_last
 
@@ -108,3 +112,35 @@ def test_channels_last_survives_a_pruning_step() -> None:
     assert sum(p.numel() for p in module.parameters()) < params_before  # the step pruned
     assert probe.weights_nhwc == [True] * 6  # before and after the step
     assert module.pruning_record
+
+
+def test_every_later_path_takes_either_layout(tmp_path) -> None:
+    """After an NHWC fit (weights channels-last): evaluation, CAMs and export give what the same weights give in
+    NCHW, with NCHW or NHWC images."""
+    nhwc = _module(True)
+    _fit(nhwc, 1, [], samples=8)
+    assert all(
+        m.weight.is_contiguous(memory_format=CHANNELS_LAST)
+        for m in nhwc.net.modules()
+        if isinstance(m, nn.Conv2d)
+    )
+    nchw = _module(False)
+    nchw.load_state_dict(nhwc.state_dict())
+    assert all(m.weight.is_contiguous() for m in nchw.net.modules() if isinstance(m, nn.Conv2d))
+    images = torch.randn(4, 3, 32, 32, generator=torch.Generator().manual_seed(2))
+    labels = torch.arange(4)
+    for x in (images, images.contiguous(memory_format=CHANNELS_LAST)):
+        torch.testing.assert_close(nhwc.eval()(x), nchw.eval()(images), rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(nhwc.net.eval()(x), nchw.net.eval()(images), rtol=1e-4, atol=1e-5)
+        got, expected = (
+            cam_pairs(nhwc.net, nhwc.net, x, labels),
+            cam_pairs(nchw.net, nchw.net, images, labels),
+        )
+        torch.testing.assert_close(got.h0, expected.h0, rtol=1e-3, atol=1e-4)
+        torch.testing.assert_close(got.h1, expected.h1, rtol=1e-3, atol=1e-4)
+    exported = export_network(nhwc.net, [1, 3, 32, 32], tmp_path / "nhwc.onnx")
+    assert exported.max_relative_error <= 1e-4
+    with torch.no_grad():
+        expected_logits = nchw.net.eval()(images).numpy()
+    onnx_logits = run_onnx(onnx_session(exported.path), images)
+    assert abs(onnx_logits - expected_logits).max() <= 1e-4 * abs(expected_logits).max()

@@ -11,8 +11,8 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+from prunescope.fitting.finetune_optimizer import install_finetune_optimizer
 from prunescope.modules import ClassificationModule
-from prunescope.pruning.finetune import install_finetune_optimizer
 from prunescope.pruning.options import FinetuneOptions
 
 BATCHES, EPOCHS, LR = 4, 5, 0.1

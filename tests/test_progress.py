@@ -15,7 +15,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from prunescope.models import build_model
 from prunescope.modules import ClassificationModule
 from prunescope.progress import ProgressLog, format_count, format_duration, log_pruning_step
-from prunescope.pruning import prune
+from prunescope.pruning import PruningOptions, prune
 
 
 def loader(seed: int) -> DataLoader:
@@ -52,7 +52,7 @@ def test_pruning_step_line(caplog: pytest.LogCaptureFixture) -> None:
     torch.manual_seed(0)
     net = build_model("vgg16", num_classes=4, width_mult=0.125)
     x = torch.randn(1, 3, 32, 32)
-    result = prune(net, x, method="l1", ratio=0.5, target="params")
+    result = prune(net, PruningOptions(method="l1", ratio=0.5, target="params"), x)
     with caplog.at_level(logging.INFO, logger="prunescope.progress"):
         line = log_pruning_step(1, 2, result, baseline_params=2 * result.params_before)
     assert caplog.records[-1].getMessage() == line

@@ -213,8 +213,10 @@ def test_run_without_pruning_does_not_wait_for_a_baseline_being_built(make_cfg, 
 
     from prunescope.baselines.cache import baseline_key
     from prunescope.pipeline.baseline import baseline_key_material
+    from prunescope.precision import resolve_run_precision
 
     cfg = make_cfg("model=vgg16", "data=digits", "sp2ps=false")
+    resolve_run_precision(cfg)  # as run() does first: the key holds the concrete precision
     cache = tmp_path / "outputs" / "baselines"
     cache.mkdir(parents=True)
     with FileLock(str(cache / f"{baseline_key(baseline_key_material(cfg))}.lock")):

@@ -12,7 +12,7 @@ from hydra.utils import instantiate
 from prunescope.cam.pairs import cam_pairs
 from prunescope.metrics import Sp2PS
 from prunescope.pipeline.baseline import train_baseline
-from prunescope.pruning import prune
+from prunescope.pruning import PruningOptions, prune
 
 
 @pytest.fixture(scope="module")
@@ -68,12 +68,9 @@ def pruned_copy(
     example = next(iter(datamodule.test_dataloader()))[0][:1]
     prune(
         model,
+        PruningOptions(method=method, ratio=ratio, scope=scope, method_options=options),
         example,
-        method=method,
-        ratio=ratio,
-        scope=scope,
-        calibration=datamodule.train_dataloader(),
-        method_options=options,
+        datamodule.train_dataloader(),
     )
     return model.eval()
 

@@ -11,6 +11,7 @@ import csv
 import itertools
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -168,8 +169,11 @@ def test_joblib_sweep_trains_one_baseline_per_seed_and_reports(tmp_path: Path) -
         assert image.ndim == 3 and min(image.shape[:2]) > 100, name
 
 
-def test_basic_launcher_sweep_records_failed_job_and_goes_on(tmp_path: Path) -> None:
-    """One value of a swept key names a layer that does not exist: those jobs fail, the others complete, exit 0."""
+def test_basic_launcher_sweep_records_failed_job_and_goes_on(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One value of a swept key names a layer that does not exist: those jobs fail, the others complete, exit 0.
+    Then one job's folder is removed: the report counts it as failed from the sweep's multirun.yaml."""
     sweep_dir = tmp_path / "outputs" / "multiruns" / "with_failure"
     run_multirun(
         tmp_path,
@@ -201,3 +205,45 @@ def test_basic_launcher_sweep_records_failed_job_and_goes_on(tmp_path: Path) -> 
     failed_section = markdown.split("## Failed runs", 1)[1]
     assert failed_section.count("no_such_layer") == 2
     assert "Failed runs" in (report_dir / "results.tex").read_text()
+    assert_job_without_metrics_is_failed(sweep_dir, tmp_path / "lost_job", capsys)
+
+
+def assert_job_without_metrics_is_failed(
+    sweep_dir: Path, copy: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A copy of the 4-job sweep (l1/random x ignored_layers []/[no_such_layer]) without job 2's folder (random,
+    completed): the report lists 4 jobs, 3 failed, job 2 with its overrides in the text summary, the tables and the
+    HTML page; the jobs are matched by their overrides when the job folders are not named by number."""
+    from prunescope.report import main as report_main
+    from prunescope.reporting import collect_runs
+
+    shutil.copytree(sweep_dir, copy)
+    shutil.rmtree(copy / "2")
+    capsys.readouterr()
+    assert report_main([str(copy)]) == 0
+    stdout = capsys.readouterr().out
+    assert f"4 jobs (3 failed) -> {copy / 'report'}" in stdout
+    (lost,) = [line for line in stdout.splitlines() if line.startswith("  failed 2: ")]
+    assert f"no metrics.json: job 2 of 4 in sweep {copy.resolve()} never wrote one" in lost
+    assert "pruning=random pruning.ignored_layers=[]" in lost
+    results = {row["run.name"]: row for row in read_csv(copy / "report" / "results.csv")}
+    assert sorted(results) == ["0", "1", "2", "3"]
+    assert results["2"]["run.status"] == "failed"
+    assert (results["2"]["run.model"], results["2"]["run.method"], results["2"]["run.seed"]) == (
+        "unet",
+        "random",
+        "0",
+    )
+    failed_section = (copy / "report" / "results.md").read_text().split("## Failed runs", 1)[1]
+    assert "| 2 | unet | digit_scenes | random | – | 0 | no metrics.json: job 2 of 4" in failed_section
+    page = (copy / "report" / "report.html").read_text()
+    assert (
+        "4 runs (3 failed)" in page and page.count("no metrics.json: job 2 of 4") >= 2
+    )  # failed table + run block
+
+    multirun = copy / "multirun.yaml"
+    multirun.write_text(
+        multirun.read_text().replace("subdir: ${hydra.job.num}", "subdir: ${hydra.job.override_dirname}")
+    )
+    missing = [row for row in collect_runs([copy]) if "run.overrides" in row]
+    assert [row["run.name"] for row in missing] == ["2"]

@@ -1,6 +1,9 @@
 """Atomic file writes: write a temporary file in the target's folder, then ``os.replace`` it onto the target.
 
 A reader sees the old file or the new one, never a half-written one; a failed write leaves the target untouched.
+The file gets the mode an ordinary ``open(path, "w")`` would give it (``0o666`` minus the umask: 0644 under 022,
+0664 under 002), not ``mkstemp``'s private 0600, so group members on shared storage can read results and reuse
+baselines.
 """
 
 from __future__ import annotations
@@ -15,6 +18,20 @@ from typing import Any
 import torch
 
 
+def current_umask() -> int:
+    """The process's umask, read without changing it (``/proc/self/status`` on Linux; elsewhere set and put back)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def replace_atomically(path: str | os.PathLike[str], write: Callable[[Path], None]) -> Path:
     """Call ``write(tmp)`` on a fresh temporary path beside ``path``, fsync it, then rename it onto ``path``.
 
@@ -24,7 +41,10 @@ def replace_atomically(path: str | os.PathLike[str], write: Callable[[Path], Non
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    try:
+        os.fchmod(fd, 0o666 & ~current_umask())
+    finally:
+        os.close(fd)
     tmp = Path(name)
     try:
         write(tmp)

@@ -2,7 +2,8 @@
 
 Sections (``sections=[...]``): ``speedup`` (pruned vs baseline in eager PyTorch, eager + BatchNorm folded +
 channels_last and ONNX Runtime), ``sp2ps`` (Sp2PS evaluation cost), ``calibration`` (statistics passes of the
-data-driven criteria), ``training`` (Lightning fine-tune step vs a plain loop), ``pruning_time`` (seconds per
+data-driven criteria), ``training`` (Lightning fine-tune step vs a plain loop), ``training_speed`` (training steps
+per model in fp32 NCHW, fp32 channels-last, ``auto`` and with the data on the device), ``pruning_time`` (seconds per
 ``prune()`` call). Every figure is a median over interleaved timed runs at a fixed thread count; the results go
 to ``bench.json`` and ``bench.md`` in the run folder.
 """
@@ -36,10 +37,15 @@ from prunescope.benchmarks.runtimes import RUNTIMES
 from prunescope.benchmarks.sp2ps_cost import sp2ps_cost
 from prunescope.benchmarks.speedup import build_variants, speedup_rows, time_variants
 from prunescope.benchmarks.training_overhead import training_overhead
+from prunescope.benchmarks.training_speed import training_speed
+from prunescope.cli_errors import run_command, run_task
+from prunescope.config_checks import ConfigError
 from prunescope.run_dirs import register_resolvers
 
 log = logging.getLogger(__name__)
-SECTIONS = ("speedup", "sp2ps", "calibration", "training", "pruning_time")
+SECTIONS = ("speedup", "sp2ps", "calibration", "training", "training_speed", "pruning_time")
+DEFAULT_THREADS = torch.get_num_threads()
+"""PyTorch's own intra-op thread count (what ``prunescope-train`` runs with), read before ``bench`` sets ``threads``."""
 register_resolvers()  # run_suffix and project_root, used by conf/
 
 
@@ -50,10 +56,11 @@ def net_factory(cfg: DictConfig, name: str) -> tuple[Callable[[], torch.nn.Modul
 
 
 def check_bench_config(cfg: DictConfig) -> None:
-    """Raise ``ValueError`` naming the first unknown section, model or runtime (before any work)."""
+    """Raise :class:`ConfigError` (a ``ValueError``) naming the first unknown section, model or runtime (before any
+    work)."""
     unknown = sorted(set(cfg.sections) - set(SECTIONS))
     if unknown:
-        raise ValueError(f"unknown section(s) {unknown}; valid: {', '.join(SECTIONS)}")
+        raise ConfigError(f"unknown section(s) {unknown}; valid: {', '.join(SECTIONS)}")
     used = {
         "speedup": list(cfg.speedup.models) + list(cfg.speedup.goal_models),
         "calibration": [cfg.calibration.model],
@@ -62,10 +69,23 @@ def check_bench_config(cfg: DictConfig) -> None:
     for section, names in used.items():
         missing = sorted(set(names) - set(cfg.models)) if section in cfg.sections else []
         if missing:
-            raise ValueError(f"{section}: unknown model(s) {missing}; valid: {', '.join(cfg.models)}")
+            raise ConfigError(f"{section}: unknown model(s) {missing}; valid: {', '.join(cfg.models)}")
+    speed = cfg.get("training_speed")
+    if "training_speed" in cfg.sections and speed is not None:
+        missing = sorted(set(speed.models) - set(speed.setups))
+        if missing:
+            raise ConfigError(
+                f"training_speed: unknown model(s) {missing}; valid: {', '.join(speed.setups)} (training_speed.setups)"
+            )
+        if speed.get("clock", "wall") not in ("wall", "cpu"):
+            raise ConfigError(f"training_speed.clock={speed.clock!r} is not a clock; valid: wall, cpu")
+        if speed.baseline not in speed.variants:
+            raise ConfigError(
+                f"training_speed.baseline={speed.baseline!r} is not a variant; valid: {', '.join(speed.variants)}"
+            )
     bad_runtimes = sorted(set(cfg.speedup.runtimes) - set(RUNTIMES))
     if "speedup" in cfg.sections and bad_runtimes:
-        raise ValueError(f"speedup: unknown runtime(s) {bad_runtimes}; valid: {', '.join(RUNTIMES)}")
+        raise ConfigError(f"speedup: unknown runtime(s) {bad_runtimes}; valid: {', '.join(RUNTIMES)}")
 
 
 def speedup_section(cfg: DictConfig, workdir: Path) -> dict[str, Any]:
@@ -120,6 +140,29 @@ def training_section(cfg: DictConfig, workdir: Path) -> dict[str, Any]:
     return {**result, "overrides": overrides}
 
 
+def training_speed_section(cfg: DictConfig, workdir: Path) -> dict[str, Any]:
+    t = cfg.training_speed
+    threads = int(t.threads) if t.get("threads") is not None else DEFAULT_THREADS
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        rows = training_speed(
+            {name: [str(o) for o in t.setups[name]] for name in t.models},
+            {name: [str(o) for o in overrides] for name, overrides in t.variants.items()},
+            workdir / "training_speed", str(t.baseline), int(t.steps), int(t.warmup), int(t.rounds),
+            str(t.get("clock", "wall")), [str(o) for o in t.get("common") or []],
+        )  # fmt: skip
+    finally:
+        torch.set_num_threads(before)
+    return {
+        "rows": rows,
+        "threads": threads,
+        "baseline": str(t.baseline),
+        "clock": str(t.get("clock", "wall")),
+        "common": [str(o) for o in t.get("common") or []],
+    }
+
+
 def sp2ps_section(cfg: DictConfig, workdir: Path) -> list[dict[str, Any]]:
     s = cfg.sp2ps
     return sp2ps_cost(
@@ -145,6 +188,7 @@ RUNNERS: dict[str, Callable[[DictConfig, Path], Any]] = {
     "sp2ps": sp2ps_section,
     "calibration": calibration_section,
     "training": training_section,
+    "training_speed": training_speed_section,
     "pruning_time": pruning_time_section,
 }
 
@@ -206,18 +250,24 @@ def bench(cfg: DictConfig, command: str = "prunescope-bench") -> dict[str, Any]:
     return results
 
 
-@hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="bench")
-def main(cfg: DictConfig) -> None:
+def bench_command(cfg: DictConfig) -> None:
+    """``prunescope-bench``'s task: check the config, run the sections, print the report."""
     command = " ".join(["prunescope-bench", *sys.argv[1:]])
-    try:
-        check_bench_config(cfg)
-    except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(2)
+    check_bench_config(cfg)
     bench(cfg, command)
     out_dir = Path(cfg.paths.output_dir)
     print((out_dir / "bench.md").read_text())
     print(f"wrote {out_dir / 'bench.md'} and {out_dir / 'bench.json'}")
+
+
+@hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="bench")
+def hydra_main(cfg: DictConfig) -> None:
+    run_task(bench_command, cfg)
+
+
+def main() -> None:
+    """Entry point of ``prunescope-bench``; errors end as :mod:`prunescope.cli_errors` says."""
+    run_command(hydra_main)
 
 
 if __name__ == "__main__":

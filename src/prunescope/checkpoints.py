@@ -15,13 +15,13 @@ Lightning's own checkpoints (``last.ckpt``) carry the same keys, added by
 
 from __future__ import annotations
 
+import errno
 import os
 import pickle
 from pathlib import Path
 from typing import Any
 
 import torch
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.plugins.io import TorchCheckpointIO
 
@@ -37,7 +37,23 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     def save_checkpoint(
         self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None
     ) -> None:
-        torch_save_atomic(path, checkpoint)
+        save_atomic(path, checkpoint)
+
+
+WRITE_FAILURES = ("inline_container.cc", "PytorchStreamWriter", "file write failed")
+"""Phrases of the ``RuntimeError`` ``torch.save`` raises when a write fails (it drops the ``errno``)."""
+
+
+def save_atomic(path: str | os.PathLike[str], payload: Any) -> Path:
+    """``torch.save(payload)`` to ``path`` atomically; a failed write (a full disk, a quota or file size limit) is
+    an ``OSError`` (``ENOSPC``) naming ``path``: ``torch.save`` reports it as a ``RuntimeError`` without one. The
+    file at ``path`` is left as it was."""
+    try:
+        return torch_save_atomic(path, payload)
+    except RuntimeError as error:
+        if not any(phrase in str(error) for phrase in WRITE_FAILURES):
+            raise
+        raise OSError(errno.ENOSPC, "the write failed: disk full or a file size limit", str(path)) from error
 
 
 def resume_path(cfg: DictConfig) -> str | None:
@@ -54,7 +70,7 @@ def save_checkpoint(
 ) -> Path:
     """Write ``state_dict`` + the module's checkpoint payload (+ plain ``extra`` data) to ``path`` atomically."""
     payload = {"state_dict": module.state_dict(), **module.checkpoint_payload(), **(extra or {})}
-    return torch_save_atomic(path, payload)
+    return save_atomic(path, payload)
 
 
 class CheckpointError(ValueError):
@@ -102,9 +118,20 @@ def load_state(module: TaskModule, checkpoint: dict[str, Any], source: str | os.
     """Replay ``checkpoint``'s pruning record on ``module.net`` and load its weights.
 
     Raises:
-        CheckpointError: the weights do not fit the module's architecture (named with both model configs).
+        CheckpointError: the pruning record or the weights do not fit the module's architecture (the record's
+            layer or index that does not fit; both model configs).
     """
-    module.apply_pruning_record(checkpoint.get("pruning_record") or [])
+    from prunescope.pruning.api import RecordMismatch
+
+    try:
+        module.apply_pruning_record(checkpoint.get("pruning_record") or [])
+    except RecordMismatch as error:
+        made_for = _describe(checkpoint.get("model_config"))
+        builds = _describe(module.model_config)
+        other = "" if made_for == builds else f"; the checkpoint has model {made_for}"
+        raise CheckpointError(
+            f"checkpoint {source}: its pruning record does not fit the model {builds}: {error}{other}"
+        ) from error
     try:
         module.load_state_dict(checkpoint["state_dict"])
     except RuntimeError as error:
@@ -143,16 +170,66 @@ def data_differences(first: dict[str, Any], second: dict[str, Any]) -> list[str]
     ]
 
 
-def module_from_checkpoint(checkpoint: dict[str, Any]) -> TaskModule:
-    """Rebuild the module saved in ``checkpoint`` from its ``model_config``, replay its pruning, load its weights.
+def check_baseline_data(
+    path: str | os.PathLike[str], run_data: DictConfig | dict[str, Any], force: bool = False
+) -> None:
+    """Refuse a baseline checkpoint trained with other data settings than the run's (the comparison of
+    ``prunescope-sp2ps``, :func:`data_differences`), before the run does any work with it.
+
+    A checkpoint that records no data settings (written before ``data_config``) is accepted.
+
+    Args:
+        path: the run's ``baseline.ckpt_path``.
+        run_data: the run's ``data`` config.
+        force: ``baseline.force``: accept differing settings.
 
     Raises:
-        ValueError: the checkpoint has no ``model_config`` (it was not written by ``prunescope-train``).
+        FileNotFoundError, CheckpointError: as :func:`read_checkpoint`; or the data settings differ and ``force`` is
+            false (one line naming each differing setting, checkpoint's value first).
+    """
+    recorded = read_checkpoint(path).get("data_config")
+    if recorded is None or force:
+        return
+    if isinstance(run_data, DictConfig):
+        run_data = OmegaConf.to_container(run_data, resolve=True)
+    differences = data_differences(dict(recorded), dict(run_data))
+    if differences:
+        raise CheckpointError(
+            f"baseline checkpoint {path} was trained with other data settings than this run's (checkpoint != run: "
+            + "; ".join(differences)
+            + "); choose the data it was trained with, or pass baseline.force=true to prune it on this run's data "
+            "anyway"
+        )
+
+
+def module_from_checkpoint(
+    checkpoint: dict[str, Any], source: str | os.PathLike[str] = "(given)"
+) -> TaskModule:
+    """Rebuild the module saved in ``checkpoint`` (read from ``source``) from its ``model_config``, replay its
+    pruning, load its weights.
+
+    Raises:
+        CheckpointError: the checkpoint has no ``model_config`` (it was not written by ``prunescope-train``), its
+            ``model_config`` does not build (a key this version does not take, a bad value: the key is named), or
+            its record or weights do not fit the model.
     """
     model_config = checkpoint.get("model_config")
     if model_config is None:
-        raise ValueError("checkpoint has no model_config; it was not written by prunescope-train")
-    module = instantiate(OmegaConf.create(model_config))
+        raise CheckpointError(
+            f"checkpoint {source} has no model_config; it was not written by prunescope-train"
+        )
+    from hydra.errors import InstantiationException
+
+    from prunescope.config_checks import instantiate_checked, one_line
+
+    root = OmegaConf.create({"model": model_config})  # errors name the keys model.net.<key>
+    try:
+        module = instantiate_checked(root.model, root)
+    except (ValueError, TypeError, InstantiationException) as error:
+        text = one_line(str(error))
+        raise CheckpointError(
+            f"checkpoint {source}: its model_config does not build with this version of PruneScope ({text})"
+        ) from error
     module.model_config = model_config
-    load_state(module, checkpoint, "(given)")
+    load_state(module, checkpoint, source)
     return module

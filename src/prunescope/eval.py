@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import logging
-import sys
 from pathlib import Path
 from typing import Any
 
 import hydra
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from prunescope import CONFIG_DIR
 from prunescope.atomic_write import write_json_atomic
-from prunescope.checkpoints import CheckpointError, load_state, read_checkpoint
+from prunescope.checkpoints import load_state, read_checkpoint
+from prunescope.cli_errors import run_command, run_task
+from prunescope.config_checks import ConfigError, instantiate_checked
 from prunescope.instantiate import build_module, build_trainer
 from prunescope.pipeline.testing import test_module
 from prunescope.run_dirs import register_resolvers
@@ -49,8 +49,13 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         with open_dict(run_cfg):
             run_cfg.data = OmegaConf.merge(run_cfg.data, cfg.data_overrides)
     seed_run(cfg)
-    datamodule = instantiate(run_cfg.data)
-    module = build_module(run_cfg, datamodule)
+    try:
+        datamodule = instantiate_checked(run_cfg.data, run_cfg)
+        module = build_module(run_cfg, datamodule)
+    except ConfigError as error:
+        raise ConfigError(
+            f"the run config {run_dir / '.hydra' / 'config.yaml'} of checkpoint {ckpt_path} does not build: {error}"
+        ) from error
     load_state(module, checkpoint, ckpt_path)
     trainer = build_trainer(cfg, callbacks=[], loggers=False, enable_checkpointing=False)
     metrics = {"ckpt_path": str(ckpt_path), **test_module(trainer, module, datamodule)}
@@ -58,16 +63,21 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     return metrics
 
 
-@hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="eval")
-def main(cfg: DictConfig) -> None:
-    try:
-        metrics = evaluate(cfg)
-    except (FileNotFoundError, CheckpointError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(2)
-    for key, value in metrics.items():
+def eval_command(cfg: DictConfig) -> None:
+    """``prunescope-eval``'s task: evaluate, print the metrics."""
+    for key, value in evaluate(cfg).items():
         log.info("%s: %s", key, value)
         print(f"{key}: {value}")
+
+
+@hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="eval")
+def hydra_main(cfg: DictConfig) -> None:
+    run_task(eval_command, cfg)
+
+
+def main() -> None:
+    """Entry point of ``prunescope-eval``; errors end as :mod:`prunescope.cli_errors` says."""
+    run_command(hydra_main)
 
 
 if __name__ == "__main__":

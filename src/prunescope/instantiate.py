@@ -12,7 +12,11 @@ from pytorch_lightning.callbacks import Callback
 from pytorch_lightning.loggers import Logger
 
 from prunescope.checkpoints import AtomicCheckpointIO
+from prunescope.config_checks import instantiate_checked
+from prunescope.models.contract import check_network
 from prunescope.modules import TaskModule
+from prunescope.precision import trainer_precision
+from prunescope.sync_batchnorm import resolve_sync_batchnorm
 
 
 def instantiate_group(node: DictConfig | None) -> list[Any]:
@@ -30,7 +34,8 @@ def build_module(cfg: DictConfig, datamodule: pl.LightningDataModule) -> TaskMod
     weights = getattr(datamodule, "class_weights", None)
     if "class_weights" in cfg.model and cfg.model.class_weights is None and weights is not None:
         overrides["class_weights"] = [float(w) for w in weights]
-    module = instantiate(cfg.model, **overrides)
+    module = instantiate_checked(cfg.model, cfg, **overrides)
+    check_network(module.net)  # the network contract, once per built model
     module.model_config = OmegaConf.to_container(cfg.model, resolve=True)
     module.data_config = OmegaConf.to_container(cfg.data, resolve=True)
     return module
@@ -46,6 +51,10 @@ def build_trainer(
     """A Trainer from ``cfg.trainer`` with the given callbacks/loggers and keyword overrides."""
     trainer_cfg = OmegaConf.to_container(cfg.trainer, resolve=True)
     trainer_cfg.update(overrides)
+    trainer_cfg.update(resolve_sync_batchnorm(trainer_cfg))  # auto: on only where the fit runs on CUDA
+    # a run has resolved ``auto`` (prunescope.precision); what is still ``auto`` (eval, sp2ps) tests in fp32
+    if "precision" in trainer_cfg:
+        trainer_cfg["precision"] = trainer_precision(trainer_cfg["precision"])
     if default_root_dir is not None:
         trainer_cfg["default_root_dir"] = default_root_dir
     target = trainer_cfg.pop("_target_")

@@ -7,7 +7,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from prunescope.cli_errors import run_plain
 from prunescope.reporting import collect_runs, log_report_to_wandb, summarize, write_report
+from prunescope.reporting.tables import failed_job_lines
 
 DEFAULT_INPUT = "outputs"
 REPORT_DIR_NAME = "report"
@@ -32,7 +34,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the report; returns the exit status (0 ok, 1 no metrics.json found)."""
+    """Run the report; returns the exit status (0 ok, 1 no metrics.json found). A report folder that cannot be
+    written ends with one line and exit status 2 (:mod:`prunescope.cli_errors`)."""
+    return run_plain(lambda: report(argv), ("--out", "report folder"))
+
+
+def report(argv: Sequence[str] | None = None) -> int:
+    """``prunescope-report`` without the error handling of :func:`main`."""
     parser = build_parser()
     args = parser.parse_args(argv)
     first = Path(args.dirs[0])
@@ -49,6 +57,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     files = write_report(rows, out_dir)
     failed = sum(row.get("run.status") != "completed" for row in rows)
     print(f"{len(rows)} jobs ({failed} failed) -> {out_dir}")
+    for line in failed_job_lines(rows):  # with the jobs of a sweep's multirun.yaml that wrote no metrics.json
+        print(f"  {line}")
     for name, path in files.items():
         print(f"  {name}: {path}")
     if args.wandb:

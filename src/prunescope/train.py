@@ -6,21 +6,16 @@ Thin Hydra wrapper around :func:`run`, which tests call directly with a composed
 from __future__ import annotations
 
 import logging
-import sys
 from pathlib import Path
 from typing import Any
 
 import hydra
-from hydra.core.hydra_config import HydraConfig
-from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from prunescope import CONFIG_DIR
-from prunescope.checkpoints import CheckpointError
+from prunescope.cli_errors import run_command, run_task
 from prunescope.config_checks import ConfigError
 from prunescope.dashboards import log_run_dashboards
-from prunescope.data import DataFileError, DatasetNotFoundError
-from prunescope.modules.divergence import DivergenceError
 from prunescope.objectives import configured_objectives, objective_values
 from prunescope.pipeline import (
     RunReport,
@@ -35,13 +30,12 @@ from prunescope.pipeline import (
 from prunescope.pipeline.loggers import finish_wandb, log_final_metrics
 from prunescope.pipeline.metrics_file import completed_values
 from prunescope.pipeline.resume import check_resumable
+from prunescope.precision import resolve_run_precision
 from prunescope.process_rank import is_follower
-from prunescope.run_dirs import RunDirInUse, claim_run_dir, register_resolvers
+from prunescope.run_dirs import claim_run_dir, register_resolvers
 from prunescope.signals import RunInterrupted, interrupt_on_signals, restore_signal_handlers
 
 log = logging.getLogger(__name__)
-BAD_INPUT = (ConfigError, DataFileError, DatasetNotFoundError, CheckpointError, RunDirInUse)
-"""Errors that one line explains: printed as ``error: ...`` with exit status 2 (no traceback)."""
 register_resolvers()  # run_suffix and project_root, used by conf/
 
 
@@ -57,6 +51,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     Under ``trainer=ddp`` only rank 0 claims the run dir and writes ``metrics.json``, and a pruning run's test stage
     (quality, Sp2PS, CAM grid, latency) runs on rank 0 alone, on one device.
     """
+    resolve_run_precision(cfg)  # trainer.precision: auto -> a concrete value, before anything reads it
     follower = is_follower()  # a further DDP rank: same stages, no files of its own
     run_dir_lock = None if follower else claim_run_dir(cfg.paths.output_dir)
     report = RunReport(Path(cfg.paths.output_dir) / "metrics.json", run_identity(cfg), read_only=follower)
@@ -117,33 +112,24 @@ def print_summary(values: dict[str, Any]) -> None:
     Console().print(table)
 
 
-@hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="train")
-def main(cfg: DictConfig) -> float | list[float] | None:
-    """Entry point; returns the run's ``objectives`` to a sweeper (a float for one, a list for several; None for a
-    failed job). In a multirun a failing job is recorded as failed and the sweep goes on."""
-    multirun = HydraConfig.get().mode == RunMode.MULTIRUN
-    try:
-        values = run(cfg)
-    except RunInterrupted as interruption:
-        print(
-            f"interrupted: {interruption}; resume by running the same command in the same run dir",
-            file=sys.stderr,
-        )
-        sys.exit(interruption.exit_code)
-    except (*BAD_INPUT, DivergenceError) as error:
-        if multirun:
-            log.error("job failed: %s", error)
-            return None
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(2 if isinstance(error, BAD_INPUT) else 1)
-    except Exception:
-        if multirun:
-            log.exception("job failed; recorded in metrics.json, the sweep goes on")
-            return None
-        raise
+def train_command(cfg: DictConfig) -> float | list[float] | None:
+    """``prunescope-train``'s task: run, print the summary, return the ``objectives`` to a sweeper (a float for one,
+    a list for several). Errors end as :mod:`prunescope.cli_errors` says (in a multirun: ``None``, the sweep goes
+    on)."""
+    values = run(cfg)
     if not is_follower():  # one summary per run, not one per DDP rank
         print_summary(values)
     return objective_values(values, configured_objectives(cfg.get("objectives")))
+
+
+@hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="train")
+def hydra_main(cfg: DictConfig) -> float | list[float] | None:
+    return run_task(train_command, cfg)
+
+
+def main() -> float | list[float] | None:
+    """Entry point of ``prunescope-train``."""
+    return run_command(hydra_main)
 
 
 if __name__ == "__main__":

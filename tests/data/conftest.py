@@ -35,3 +35,27 @@ def cifar10_tar_root() -> Path:
 def shared_data_dir() -> Path:
     """``$PRUNESCOPE_DATA`` or ``../shared/data`` (may not exist)."""
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def cifar_small(cifar10_tar_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An image-folder CIFAR-10 root of real JPEGs from ``test.tar``: 6 per class in ``train/``, 6 others in
+    ``test/``."""
+    import tarfile
+
+    from prunescope.data.cifar10 import CIFAR10_CLASSES
+
+    folder = tmp_path_factory.mktemp("cifar_small")
+    taken = dict.fromkeys(CIFAR10_CLASSES, 0)
+    with tarfile.open(cifar10_tar_root / "test.tar") as archive:
+        for member in archive:
+            label = Path(member.name).parent.name
+            if not member.isfile() or taken.get(label, 12) >= 12:
+                continue
+            split = "train" if taken[label] < 6 else "test"
+            (folder / split / label).mkdir(parents=True, exist_ok=True)
+            (folder / split / label / Path(member.name).name).write_bytes(archive.extractfile(member).read())  # type: ignore[union-attr]
+            taken[label] += 1
+            if min(taken.values()) >= 12:
+                break
+    return folder

@@ -29,7 +29,9 @@ def test_unpacked_folders_hold_50000_train_and_10000_test_images(cifar10_folder:
 def test_split_lengths_with_and_without_validation_hold_out(
     cifar10_tar_root: Path, data_cache_dir: Path, cifar10_folder: Path
 ) -> None:
-    held_out = CIFAR10DataModule(cifar10_tar_root, batch_size=8, cache_dir=data_cache_dir / "cifar10")
+    held_out = CIFAR10DataModule(
+        cifar10_tar_root, batch_size=8, cache_dir=data_cache_dir / "cifar10", on_device=False
+    )
     held_out.setup()
     assert (len(held_out.train_dataset), len(held_out.val_dataset), len(held_out.test_dataset)) == (
         45000,
@@ -37,7 +39,9 @@ def test_split_lengths_with_and_without_validation_hold_out(
         10000,
     )
     assert not set(held_out.train_dataset.indices) & set(held_out.val_dataset.indices)
-    no_val = CIFAR10DataModule(cifar10_folder, batch_size=8, val_size=0)  # root with train/ test/ directly
+    no_val = CIFAR10DataModule(
+        cifar10_folder, batch_size=8, val_size=0, on_device=False
+    )  # train/ test/ directly
     no_val.setup()
     assert (len(no_val.train_dataset), len(no_val.val_dataset), len(no_val.test_dataset)) == (
         50000,
@@ -48,7 +52,7 @@ def test_split_lengths_with_and_without_validation_hold_out(
 
 def test_batches_shapes_labels_and_seeded_limits(cifar10_folder: Path) -> None:
     def module(seed: int) -> CIFAR10DataModule:
-        dm = CIFAR10DataModule(cifar10_folder, batch_size=32, seed=seed, val_size=500,
+        dm = CIFAR10DataModule(cifar10_folder, batch_size=32, seed=seed, val_size=500, on_device=False,
                                limit_train=64, limit_val=32, limit_test=40)  # fmt: skip
         dm.setup()
         return dm
@@ -86,7 +90,7 @@ def test_in_memory_splits_give_the_same_samples_as_the_files(cifar10_folder: Pat
     included, under the same random state)."""
 
     def module(in_memory: bool) -> CIFAR10DataModule:
-        dm = CIFAR10DataModule(cifar10_folder, batch_size=16, seed=3, val_size=300, in_memory=in_memory,
+        dm = CIFAR10DataModule(cifar10_folder, batch_size=16, seed=3, val_size=300, in_memory=in_memory, on_device=False,
                                limit_train=48, limit_val=20, limit_test=30)  # fmt: skip
         dm.setup()
         return dm
@@ -108,7 +112,7 @@ def test_in_memory_splits_give_the_same_samples_as_the_files(cifar10_folder: Pat
     images, labels = next(iter(memory.train_dataloader()))
     assert images.shape == (16, 3, 32, 32) and images.dtype == torch.float32 and labels.dtype == torch.int64
 
-    testing = CIFAR10DataModule(cifar10_folder, batch_size=16, seed=3, val_size=300, in_memory=True,
+    testing = CIFAR10DataModule(cifar10_folder, batch_size=16, seed=3, val_size=300, in_memory=True, on_device=False,
                                 limit_train=48, limit_val=20, limit_test=30)  # fmt: skip
     testing.setup("test")  # a test-only command decodes the test split alone
     assert isinstance(testing.test_dataset, DecodedImages)
@@ -126,6 +130,6 @@ def test_in_memory_setup_fails_naming_an_undecodable_file(tmp_path: Path, cifar1
                 (tmp_path / split / name / f"{index}.jpg").write_bytes(source.read_bytes())
     bad = tmp_path / "test" / "cat" / "1.jpg"
     bad.write_bytes(bad.read_bytes()[:40])  # truncated JPEG: non-empty, so only decoding finds it
-    dm = CIFAR10DataModule(tmp_path, batch_size=4, val_size=4, in_memory=True)
+    dm = CIFAR10DataModule(tmp_path, batch_size=4, val_size=4, in_memory=True, on_device=False)
     with pytest.raises(DataFileError, match="1.jpg"):
         dm.setup()

@@ -17,7 +17,7 @@ from prunescope.deploy import (
 )
 from prunescope.models import build_model
 from prunescope.models.stand_ins import randomise_batch_norm
-from prunescope.pruning import prune
+from prunescope.pruning import PruningOptions, prune
 from support import TINY_MODELS
 
 SHAPE = [1, 3, 32, 32]
@@ -27,7 +27,7 @@ SHAPE = [1, 3, 32, 32]
 def _pruned(name: str) -> torch.nn.Module:
     torch.manual_seed(0)
     net = build_model(name, **TINY_MODELS[name])
-    prune(net, torch.randn(SHAPE), method="l1", ratio=0.5, scope="global")
+    prune(net, PruningOptions(method="l1", ratio=0.5, scope="global"), torch.randn(SHAPE))
     return randomise_batch_norm(net, seed=0)
 
 

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from prunescope.models import build_model
-from prunescope.pruning import CRITERIA, prunable_layers, prune
+from prunescope.pruning import CRITERIA, PruningOptions, prunable_layers, prune
 from support import TINY_MODELS
 
 RATIOS = (0.2, 0.5, 0.8)
@@ -58,7 +58,7 @@ def test_prune_every_criterion_scope_and_model(model: str, method: str, scope: s
     net = fresh(model)
     x, calibration = inputs_for(model)
     shape = net(x).shape
-    result = prune(net, x, method=method, ratio=ratio, scope=scope, calibration=calibration)
+    result = prune(net, PruningOptions(method=method, ratio=ratio, scope=scope), x, calibration)
 
     output = net(x)
     assert output.shape == shape
@@ -85,7 +85,7 @@ def test_ratio_zero_leaves_the_model_unchanged() -> None:
     with torch.no_grad():
         before = net(x)
     state = {k: v.clone() for k, v in net.state_dict().items()}
-    result = prune(net, x, method="pca_nci", ratio=0.0, calibration=calibration)
+    result = prune(net, PruningOptions(method="pca_nci", ratio=0.0), x, calibration)
     assert result.record == []
     assert result.params_after == result.params_before
     assert all(v.equal(state[k]) for k, v in net.state_dict().items())
@@ -118,16 +118,16 @@ def test_invalid_arguments_raise_before_any_work(kwargs: dict, message: str) -> 
     net = fresh("segnet")
     state = {k: v.clone() for k, v in net.state_dict().items()}
     wrong_input = torch.randn(1, 7, 32, 32)  # would fail on a forward: proves nothing was traced
-    arguments = dict(method="pca_nci", ratio=0.5, calibration=ExplodingCalibration()) | kwargs
+    options = PruningOptions(**(dict(method="pca_nci", ratio=0.5) | kwargs))
     with pytest.raises(ValueError, match=message):
-        prune(net, wrong_input, **arguments)
+        prune(net, options, wrong_input, ExplodingCalibration())
     assert all(v.equal(state[k]) for k, v in net.state_dict().items())
 
 
 def test_statistics_methods_need_calibration() -> None:
     net = fresh("vgg16")
     with pytest.raises(ValueError, match="needs calibration"):
-        prune(net, torch.randn(1, 3, 32, 32), method="isd", ratio=0.5)
+        prune(net, PruningOptions(method="isd", ratio=0.5), torch.randn(1, 3, 32, 32))
 
 
 def test_ignored_and_output_layers_keep_their_channels() -> None:
@@ -136,7 +136,9 @@ def test_ignored_and_output_layers_keep_their_channels() -> None:
     layers = prunable_layers(net, x)
     assert "classifier.0" not in layers and "features.0" in layers
     widths = {name: net.get_submodule(name).out_channels for name in layers}
-    result = prune(net, x, method="l1", ratio=0.6, ignored_layers=["features.0", "features.3"])
+    result = prune(
+        net, PruningOptions(method="l1", ratio=0.6, ignored_layers=["features.0", "features.3"]), x
+    )
     assert net.features[0].out_channels == widths["features.0"]
     assert net.features[3].out_channels == widths["features.3"]
     assert "features.0" not in result.removed
@@ -146,7 +148,7 @@ def test_ignored_and_output_layers_keep_their_channels() -> None:
 def test_round_to_and_min_channels() -> None:
     net = fresh("unet")
     x, _ = inputs_for("unet")
-    result = prune(net, x, method="l2", ratio=0.7, scope="global", round_to=4, min_channels=4)
+    result = prune(net, PruningOptions(method="l2", ratio=0.7, scope="global", round_to=4, min_channels=4), x)
     assert result.kept
     for layer, kept in result.kept.items():
         assert len(kept) % 4 == 0 and len(kept) >= 4, (layer, len(kept))
@@ -158,7 +160,7 @@ def test_kept_and_removed_partition_the_original_channels() -> None:
     net = fresh("smp_unet")
     x, _ = inputs_for("smp_unet")
     widths = {n: m.out_channels for n, m in net.named_modules() if isinstance(m, torch.nn.Conv2d)}
-    result = prune(net, x, method="fpgm", ratio=0.5, scope="local")
+    result = prune(net, PruningOptions(method="fpgm", ratio=0.5, scope="local"), x)
     for layer, kept in result.kept.items():
         assert sorted(kept + result.removed[layer]) == list(range(widths[layer]))
         assert net.get_submodule(layer).out_channels == len(kept)

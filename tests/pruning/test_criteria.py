@@ -13,7 +13,7 @@ from PIL import Image
 from torch import nn
 
 from prunescope.models import build_model
-from prunescope.pruning import make_criterion, plan_pruning, prunable_units, prune
+from prunescope.pruning import PruningOptions, make_criterion, plan_pruning, prunable_units, prune
 from prunescope.pruning.criteria.isd import layer_z_scores
 from prunescope.pruning.criteria.next_conv_influence import next_conv_influence
 from prunescope.pruning.criteria.pca_nci import components_for_variance, explained_variance_curve
@@ -142,7 +142,7 @@ def test_isd_msd_is_neutral_for_units_read_without_spatial_extent() -> None:
     torch.manual_seed(0)
     net = build_model("vgg16", num_classes=4, width_mult=0.125)
     x = torch.randn(2, 3, 32, 32)
-    plan = plan_pruning(net, x, method="isd", ratio=0.3, calibration=[(x, None)])
+    plan = plan_pruning(net, PruningOptions(method="isd", ratio=0.3), x, [(x, None)])
     last = next(u for u in plan.units if u.name == "features.40")
     assert [r.name for r in unit_readers(last)] == ["classifier.0"]
     assert plan.criterion.msd["features.40"].equal(torch.ones(last.channels, dtype=torch.float64))
@@ -166,7 +166,7 @@ def test_pca_bisection_meets_ratio(ratio: float) -> None:
     net = build_model("unet", num_classes=3, depth=3, base_channels=4)
     x = torch.randn(2, 3, 32, 32)
     calibration = calibration_batches(count=3, size=32, classes=3)
-    result = prune(net, x, method="pca_nci", ratio=ratio, calibration=calibration, calibration_batches=3)
+    result = prune(net, PruningOptions(method="pca_nci", ratio=ratio, calibration_batches=3), x, calibration)
     assert 0.0 < result.details["tau"] < 1.0
     assert result.removed_fraction == pytest.approx(ratio, abs=0.1)
 
@@ -175,7 +175,9 @@ def test_pca_fixed_variance_keeps_k_highest_nci_channels() -> None:
     net = tiny_net()
     x = torch.randn(2, 3, 12, 12)
     calibration = calibration_batches(count=2, size=12)
-    plan = plan_pruning(net, x, method="pca_nci", calibration=calibration, method_options={"variance": 0.8})
+    plan = plan_pruning(
+        net, PruningOptions(method="pca_nci", method_options={"variance": 0.8}), x, calibration
+    )
     # hand computation for conv1: covariance of relu(bn1(conv1(x))) over all pixels, eval mode
     net.eval()
     with torch.no_grad():
@@ -220,7 +222,7 @@ def test_isd_threshold_mode_removes_every_channel_below_minus_alpha() -> None:
     calibration = [(x, torch.randint(0, 4, (2,)))]
     criterion = make_criterion("isd", {"alpha": 0.5})
     plan = plan_pruning(
-        net, x, method="isd", ratio=0.0, calibration=calibration, method_options={"alpha": 0.5}
+        net, PruningOptions(method="isd", ratio=0.0, method_options={"alpha": 0.5}), x, calibration
     )
     criterion.msd = plan.criterion.msd
     total = 0
@@ -230,7 +232,9 @@ def test_isd_threshold_mode_removes_every_channel_below_minus_alpha() -> None:
         assert plan.removal[unit.name] == expected
         total += len(expected)
     assert total > 0  # ratio=0 does not switch threshold mode off
-    result = prune(net, x, method="isd", ratio=0.0, calibration=calibration, method_options={"alpha": 0.5})
+    result = prune(
+        net, PruningOptions(method="isd", ratio=0.0, method_options={"alpha": 0.5}), x, calibration
+    )
     assert result.params_after < result.params_before
 
 
@@ -278,7 +282,7 @@ def test_global_scope_compares_layers_after_mean_normalisation() -> None:
     with torch.no_grad():
         net.conv2.weight.mul_(100.0)  # raw L1 of conv2 is now far larger than conv1's
     x = torch.randn(1, 3, 8, 8)
-    plan = plan_pruning(net, x, method="l1", ratio=3 / 7, scope="global")
+    plan = plan_pruning(net, PruningOptions(method="l1", ratio=3 / 7, scope="global"), x)
     assert plan.removal["conv1"] and plan.removal["conv2"]  # both layers lose channels despite the scale gap
 
 
@@ -312,16 +316,14 @@ def test_pca_nci_and_taylor_on_camvid_images() -> None:
     torch.manual_seed(0)
     net = build_model("unet", num_classes=11, depth=3, base_channels=8)
     result = prune(
-        net, images[:1], method="pca_nci", ratio=0.4, calibration=calibration, calibration_batches=2
+        net, PruningOptions(method="pca_nci", ratio=0.4, calibration_batches=2), images[:1], calibration
     )
     assert 0.0 < result.details["tau"] < 1.0
     assert result.removed_fraction == pytest.approx(0.4, abs=0.1)
     result = prune(
         net,
+        PruningOptions(method="taylor", ratio=0.3, method_options={"ignore_index": 11}),
         images[:1],
-        method="taylor",
-        ratio=0.3,
-        calibration=calibration,
-        method_options={"ignore_index": 11},
+        calibration,
     )
     assert result.params_after < result.params_before

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from prunescope.models import build_model
-from prunescope.pruning import plan_pruning, prune
+from prunescope.pruning import PruningOptions, plan_pruning, prune
 from prunescope.pruning.groups import ChannelUnit, prune_unit
 from support import TINY_MODELS
 
@@ -60,7 +60,9 @@ def test_removing_zeroed_channels_keeps_output(case: str) -> None:
     net = build_model(name, **kwargs).eval()
     randomise_batchnorm(net)
     x = torch.randn(2, 3, 32, 32)
-    plan = plan_pruning(net, x, method="random", ratio=0.4, scope="local", method_options={"seed": 3})
+    plan = plan_pruning(
+        net, PruningOptions(method="random", ratio=0.4, scope="local", method_options={"seed": 3}), x
+    )
     assert sum(len(r) for r in plan.removal.values()) > 0
     if case == "vgg16_cifar_fc":
         assert plan.removal["classifier.0"]
@@ -87,7 +89,7 @@ def test_segnet_without_tie_merging_would_differ() -> None:
     net = build_model("segnet", **TINY_MODELS["segnet"]).eval()
     randomise_batchnorm(net)
     x = torch.randn(2, 3, 32, 32)
-    plan = plan_pruning(net, x, method="random", ratio=0.0)
+    plan = plan_pruning(net, PruningOptions(method="random", ratio=0.0), x)
     unit = next(u for u in plan.units if len(u.roots) == 2)
     zero_channels(unit, [0])
     with torch.no_grad():
@@ -106,13 +108,15 @@ def test_prune_l1_removes_exactly_the_zeroed_filters() -> None:
     net = build_model("unet", **TINY_MODELS["unet"]).eval()
     randomise_batchnorm(net)
     x = torch.randn(2, 3, 32, 32)
-    plan = plan_pruning(net, x, method="random", ratio=0.5, scope="local", method_options={"seed": 0})
+    plan = plan_pruning(
+        net, PruningOptions(method="random", ratio=0.5, scope="local", method_options={"seed": 0}), x
+    )
     for unit in plan.units:
         zero_channels(unit, plan.removal[unit.name])
     expected_kept, _ = plan.per_layer()
     with torch.no_grad():
         reference = net(x)
-    result = prune(net, x, method="l1", ratio=0.5, scope="local")
+    result = prune(net, PruningOptions(method="l1", ratio=0.5, scope="local"), x)
     assert result.kept == expected_kept
     for layer, kept in result.kept.items():
         module = net.get_submodule(layer)

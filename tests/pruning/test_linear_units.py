@@ -17,7 +17,15 @@ from torch import nn
 
 from prunescope.metrics.efficiency import count_macs, count_params
 from prunescope.models import build_model
-from prunescope.pruning import CRITERIA, plan_pruning, prunable_layers, prunable_units, prune, replay
+from prunescope.pruning import (
+    CRITERIA,
+    PruningOptions,
+    plan_pruning,
+    prunable_layers,
+    prunable_units,
+    prune,
+    replay,
+)
 from prunescope.pruning.groups import prune_unit
 from prunescope.pruning.plan_cost import PlanCost
 from support import TINY_MODELS
@@ -85,7 +93,7 @@ def test_pruning_hidden_units_equals_the_hand_sliced_head() -> None:
     original = fresh()
     net = fresh()
     x = calibration()[1][0]
-    result = prune(net, example(), method="l1", ratio=0.5, ignored_layers=["features"])
+    result = prune(net, PruningOptions(method="l1", ratio=0.5, ignored_layers=["features"]), example())
     assert list(result.removed) == [HIDDEN]
     kept = result.kept[HIDDEN]
     first, norm, last = original.classifier[0], original.classifier[1], original.classifier[4]
@@ -113,10 +121,7 @@ def test_pruning_hidden_units_equals_the_hand_sliced_head() -> None:
 @pytest.mark.parametrize("method", list(CRITERIA))
 def test_every_criterion_removes_hidden_units_at_a_global_ratio(method: str) -> None:
     net = fresh()
-    result = prune(
-        net, example(), method=method, ratio=0.5, calibration=calibration(), calibration_batches=2,
-        method_options={"seed": 0} if method == "random" else None,
-    )  # fmt: skip
+    result = prune(net, PruningOptions(method=method, ratio=0.5, calibration_batches=2, method_options={"seed": 0} if method == "random" else None), example(), calibration())  # fmt: skip
     removed = result.removed[HIDDEN]
     assert 0 < len(removed) < WIDTH
     assert sorted(removed + result.kept[HIDDEN]) == list(range(WIDTH))
@@ -132,9 +137,9 @@ def test_every_criterion_removes_hidden_units_at_a_global_ratio(method: str) -> 
 def test_replay_rebuilds_the_pruned_head_exactly() -> None:
     net = fresh()
     first = prune(
-        net, example(), method="taylor", ratio=0.4, calibration=calibration(), calibration_batches=1
+        net, PruningOptions(method="taylor", ratio=0.4, calibration_batches=1), example(), calibration()
     )
-    second = prune(net, example(), method="fpgm", ratio=0.2, scope="local")
+    second = prune(net, PruningOptions(method="fpgm", ratio=0.2, scope="local"), example())
     record = first.record + second.record
     assert all(any(name == HIDDEN for name, _, _ in op["history"]) for op in record)
     rebuilt = replay(build_model("vgg16", **KWARGS), record)
@@ -150,7 +155,9 @@ def test_replay_rebuilds_the_pruned_head_exactly() -> None:
 def test_plan_counts_equal_those_of_the_pruned_model(scope: str) -> None:
     net = fresh()
     x = example()
-    plan = plan_pruning(net, x, method="random", ratio=0.45, scope=scope, method_options={"seed": 1})
+    plan = plan_pruning(
+        net, PruningOptions(method="random", ratio=0.45, scope=scope, method_options={"seed": 1}), x
+    )
     assert plan.removal[HIDDEN]
     predicted = PlanCost(net, x, plan.units).counts(plan.removal)
     for unit in plan.units:
@@ -163,10 +170,7 @@ def test_plan_counts_equal_those_of_the_pruned_model(scope: str) -> None:
 def test_params_target_lands_within_half_a_point(method: str, fraction: float) -> None:
     """The VGG-16 paper's parameter drop (86.5%), counted over every layer including the FC head."""
     net = fresh()
-    result = prune(
-        net, example(), method=method, ratio=fraction, calibration=calibration(), calibration_batches=2,
-        target="params", method_options={"seed": 0} if method == "random" else None,
-    )  # fmt: skip
+    result = prune(net, PruningOptions(method=method, ratio=fraction, target="params", calibration_batches=2, method_options={"seed": 0} if method == "random" else None), example(), calibration())  # fmt: skip
     achieved = 1.0 - result.params_after / result.params_before
     assert achieved == pytest.approx(fraction, abs=POINT)
     assert result.params_after == count_params(net)

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from prunescope.models import build_model
-from prunescope.pruning import prune, replay
+from prunescope.pruning import PruningOptions, prune, replay
 from support import TINY_MODELS
 
 METHODS = {"unet": "l1", "smp_unet": "fpgm", "deeplabv3plus": "l2", "segnet": "random", "vgg16": "bn_scale"}
@@ -45,8 +45,10 @@ def test_replay_in_a_fresh_process_reproduces_outputs(tmp_path: Path) -> None:
         torch.manual_seed(0)
         net = build_model(name, **kwargs)
         x = torch.randn(2, 3, 32, 32)
-        first = prune(net, x, method=method, ratio=0.3, method_options=None)
-        second = prune(net, x, method="l1", ratio=0.2, scope="local")  # records of two steps, in order
+        first = prune(net, PruningOptions(method=method, ratio=0.3), x)
+        second = prune(
+            net, PruningOptions(method="l1", ratio=0.2, scope="local"), x
+        )  # records of two steps, in order
         record = first.record + second.record
         assert [op["op"] for op in record] == ["channels", "channels"]
         if case == "vgg16_cifar_fc":  # hidden Linear units are in both steps' records
@@ -72,7 +74,7 @@ def test_replay_layer_and_filter_pruning_in_order() -> None:
     net = build_model("unet", num_classes=3, depth=3, base_channels=4)
     x = torch.randn(1, 3, 32, 32)
     net.remove_deepest_levels(1)
-    result = prune(net, x, method="l2", ratio=0.5)
+    result = prune(net, PruningOptions(method="l2", ratio=0.5), x)
     record = [{"op": "unet_levels", "levels": 1}, *result.record]
     fresh = replay(build_model("unet", num_classes=3, depth=3, base_channels=4), record)
     fresh.load_state_dict(net.state_dict())

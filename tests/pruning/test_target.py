@@ -11,7 +11,7 @@ import torch
 
 from prunescope.metrics.efficiency import count_macs, count_params
 from prunescope.models import build_model
-from prunescope.pruning import CRITERIA, channel_ratio_for, plan_pruning, prune, target_count
+from prunescope.pruning import CRITERIA, PruningOptions, channel_ratio_for, plan_pruning, prune, target_count
 from prunescope.pruning.groups import prune_unit
 from prunescope.pruning.plan_cost import PlanCost
 from prunescope.pruning.schedule import step_ratio
@@ -72,7 +72,9 @@ def drop(result, target: str) -> float:
 def test_plan_counts_equal_those_of_the_pruned_model(name: str, scope: str) -> None:
     net = fresh(name)
     x = torch.randn(2, 3, 32, 32)
-    plan = plan_pruning(net, x, method="random", ratio=0.45, scope=scope, method_options={"seed": 1})
+    plan = plan_pruning(
+        net, PruningOptions(method="random", ratio=0.45, scope=scope, method_options={"seed": 1}), x
+    )
     predicted = PlanCost(net, x, plan.units).counts(plan.removal)
     for unit in plan.units:
         prune_unit(plan.graph, unit, plan.removal[unit.name])
@@ -84,10 +86,7 @@ def test_plan_counts_equal_those_of_the_pruned_model(name: str, scope: str) -> N
 @pytest.mark.parametrize(("name", "method"), list(itertools.product(MODELS, CRITERIA)))
 def test_params_target_lands_within_half_a_point(name: str, method: str) -> None:
     fraction = FRACTIONS[name]
-    result = prune(
-        fresh(name), example_for(name), method=method, ratio=fraction, calibration=calibration_for(name),
-        calibration_batches=2, target="params",
-    )  # fmt: skip
+    result = prune(fresh(name), PruningOptions(method=method, ratio=fraction, target="params", calibration_batches=2), example_for(name), calibration_for(name))  # fmt: skip
     assert drop(result, "params") == pytest.approx(fraction, abs=POINT)
     assert result.details["target_achieved"] == pytest.approx(drop(result, "params"), abs=1e-12)
     assert result.target == "params" and 0 < result.details["channel_ratio"] < fraction
@@ -103,19 +102,13 @@ def test_params_target_lands_within_half_a_point(name: str, method: str) -> None
     ],
 )
 def test_macs_target_lands_within_half_a_point(name: str, method: str, scope: str) -> None:
-    result = prune(
-        fresh(name), example_for(name), method=method, ratio=0.5, scope=scope, calibration=calibration_for(name),
-        calibration_batches=2, target="macs",
-    )  # fmt: skip
+    result = prune(fresh(name), PruningOptions(method=method, ratio=0.5, scope=scope, target="macs", calibration_batches=2), example_for(name), calibration_for(name))  # fmt: skip
     assert drop(result, "macs") == pytest.approx(0.5, abs=POINT)
 
 
 @pytest.mark.parametrize("method", ["random", "l1", "isd"])
 def test_local_scope_params_target(method: str) -> None:
-    result = prune(
-        fresh("segnet"), example_for("segnet"), method=method, ratio=0.4, scope="local",
-        calibration=calibration_for("segnet"), target="params",
-    )  # fmt: skip
+    result = prune(fresh("segnet"), PruningOptions(method=method, ratio=0.4, scope="local", target="params"), example_for("segnet"), calibration_for("segnet"))  # fmt: skip
     assert drop(result, "params") == pytest.approx(0.4, abs=POINT)
 
 
@@ -125,26 +118,23 @@ def test_schedule_steps_reach_the_cumulative_goal() -> None:
     original = target_count(net, x, "params")
     for goal in (0.3, 0.6, 0.8):
         done = 1.0 - target_count(net, x, "params") / original
-        prune(
-            net, x, method="pca_nci", ratio=step_ratio(min(done, goal), goal),
-            calibration=calibration_for("vgg16"), target="params",
-        )  # fmt: skip
+        prune(net, PruningOptions(method="pca_nci", ratio=step_ratio(min(done, goal), goal), target="params"), x, calibration_for("vgg16"))  # fmt: skip
         assert 1.0 - count_params(net) / original == pytest.approx(goal, abs=POINT)
 
 
 def test_channel_ratio_for_matches_prune_and_leaves_the_model_alone() -> None:
     net, x = fresh("segnet"), example_for("segnet")
     state = {k: v.clone() for k, v in net.state_dict().items()}
-    ratio = channel_ratio_for(net, x, "macs", 0.5, method="l2")
+    ratio = channel_ratio_for(net, PruningOptions(method="l2", ratio=0.5, target="macs"), x)
     assert all(v.equal(state[k]) for k, v in net.state_dict().items())
-    result = prune(net, x, method="l2", ratio=0.5, target="macs")
+    result = prune(net, PruningOptions(method="l2", ratio=0.5, target="macs"), x)
     assert result.details["channel_ratio"] == ratio
-    assert channel_ratio_for(net, x, "channels", 0.3, method="l2") == 0.3
+    assert channel_ratio_for(net, PruningOptions(method="l2", ratio=0.3, target="channels"), x) == 0.3
 
 
 def test_target_count_refers_to_each_target() -> None:
     net, x = fresh("unet"), example_for("unet")
-    plan = plan_pruning(net, x, method="l1", ratio=0.0)
+    plan = plan_pruning(net, PruningOptions(method="l1", ratio=0.0), x)
     assert target_count(net, x, "channels") == sum(u.weight * u.channels for u in plan.units)
     assert target_count(net, x, "params") == count_params(net)
     assert target_count(net, x, "macs") == count_macs(net, x)
@@ -166,17 +156,19 @@ class ExplodingCalibration:
     ],
 )
 def test_invalid_targets_raise_before_any_work(kwargs: dict, message: str) -> None:
-    arguments = (
-        dict(method="pca_nci", ratio=0.5, target="params", calibration=ExplodingCalibration()) | kwargs
-    )
+    options = PruningOptions(**(dict(method="pca_nci", ratio=0.5, target="params") | kwargs))
     with pytest.raises(ValueError, match=message):
-        prune(fresh("segnet"), torch.randn(1, 7, 32, 32), **arguments)
+        prune(fresh("segnet"), options, torch.randn(1, 7, 32, 32), ExplodingCalibration())
 
 
 def test_unreachable_target_names_the_most_that_can_be_removed() -> None:
     net = fresh("vgg16")  # widths 8 to 64: with min_channels=16, layers of 8 and 16 channels stay intact
     with pytest.raises(ValueError, match=r"out of reach: global l1 pruning removes at most 0\.[0-8]"):
-        prune(net, example_for("vgg16"), method="l1", ratio=0.9, min_channels=16, target="params")
+        prune(
+            net,
+            PruningOptions(method="l1", ratio=0.9, target="params", min_channels=16),
+            example_for("vgg16"),
+        )
 
 
 def test_pca_nci_target_below_its_smallest_removal_is_refused() -> None:
@@ -186,5 +178,8 @@ def test_pca_nci_target_below_its_smallest_removal_is_refused() -> None:
     calibration = calibration_for("vgg16")
     with pytest.raises(ValueError, match="out of reach: global pca_nci pruning removes at least 0"):
         prune(
-            net, example_for("vgg16"), method="pca_nci", ratio=0.05, calibration=calibration, target="params"
+            net,
+            PruningOptions(method="pca_nci", ratio=0.05, target="params"),
+            example_for("vgg16"),
+            calibration,
         )

@@ -1,22 +1,28 @@
 """Content-addressed cache of trained baselines, shared by every job of a sweep.
 
-One entry per distinct *baseline-relevant* config (model, data, baseline training, seed): the entry lives in
+One entry per distinct *baseline-relevant* config (:mod:`prunescope.baselines.material`): the entry lives in
 ``root/<key>/`` with ``baseline.ckpt``, ``config.json`` (the key material), ``metrics.json`` (the baseline's test
-metrics) and the completion marker ``COMPLETE``, written last. Entries are built in a private temporary folder and
-moved into place with ``os.replace`` under a per-key lock (``flock`` or, for network filesystems, an exclusive-create
-marker file: :mod:`prunescope.baselines.locks`), so parallel jobs never train the same baseline twice and never read
-a half-written checkpoint. A build that fails before its checkpoint exists leaves
-nothing; one that fails after training (e.g. a bad test file) keeps the entry with a ``FAILED`` marker, and the next
-job tests it again instead of training it again.
+metrics), ``provenance.json`` when the pipeline built it (package version, git commit, epochs, time, date) and the
+completion marker ``COMPLETE``, written last. Entries are built in the key's build folder ``root/.<key>.building``
+and moved into place with ``os.replace`` under a per-key lock (``flock`` or, for network filesystems, an
+exclusive-create marker file: :mod:`prunescope.baselines.locks`), so parallel jobs never train the same baseline twice
+and never read a half-written checkpoint.
+
+Nothing trained is thrown away. The build folder has a fixed name per key, so the next job with that key continues
+what a previous one left there: a fit interrupted by a signal resumes from its ``checkpoints/last.ckpt``, and a
+``baseline.ckpt`` whose job was killed (``kill -9``, OOM) before the entry was completed is tested, not trained again.
+A build that fails with an error before its checkpoint exists leaves nothing; one that fails after training (e.g. a
+bad test file) keeps the entry with a ``FAILED`` marker, and the next job tests it again. A build that raises
+:class:`NotCached` (a fit that stopped early by design) leaves nothing in the cache.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,13 +31,30 @@ from typing import Any
 from prunescope.atomic_write import write_text_atomic
 from prunescope.baselines.locks import DEFAULT_STALE_AFTER_S, check_lock_options, lock_path, make_lock
 
+log = logging.getLogger(__name__)
+
 CKPT_NAME = "baseline.ckpt"
 CONFIG_NAME = "config.json"
 METRICS_NAME = "metrics.json"
+PROVENANCE_NAME = "provenance.json"
 MARKER_NAME = "COMPLETE"
 FAILED_NAME = "FAILED"
 KEY_LENGTH = 16
 DEFAULT_LOCK_TIMEOUT_S = 7 * 24 * 3600.0
+
+
+class NotCached(Exception):  # noqa: N818 - a signal to the cache, not a failure
+    """Raised by a build whose baseline must not enter the cache (e.g. its fit stopped early by design).
+
+    Attributes:
+        reason: one line saying why.
+        result: whatever the build wants its caller to have (e.g. the checkpoint it wrote elsewhere and its metrics).
+    """
+
+    def __init__(self, reason: str, result: Any = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.result = result
 
 
 def _json_default(value: Any) -> Any:
@@ -120,6 +143,10 @@ class BaselineCache:
         """Folder of the entry with key ``key`` (it may not exist)."""
         return self.root / key
 
+    def build_dir(self, key: str) -> Path:
+        """Folder in which the entry with key ``key`` is built (``.<key>.building``; resumable across jobs)."""
+        return self.root / f".{key}.building"
+
     def lock_path(self, key: str) -> Path:
         """Lock file guarding the entry with key ``key`` (``<key>.lock``, or ``<key>.softlock`` for ``soft``)."""
         return lock_path(self.root / key, self.lock)
@@ -150,19 +177,22 @@ class BaselineCache:
         """Return the complete entry for ``key_material``, building it first if needed.
 
         Under the entry's file lock: a complete entry is returned as is. An entry whose training finished but whose
-        build failed afterwards (``FAILED`` marker beside ``baseline.ckpt``) is tested again with
-        ``retest(entry_dir)`` — never trained again. Otherwise ``build(tmp_dir)`` is called: it must write
-        ``tmp_dir / "baseline.ckpt"`` as soon as training ends and return the test metrics (a JSON-safe mapping);
-        the folder then replaces any incomplete leftover at ``root/<key>`` and the ``COMPLETE`` marker is written
-        last. If ``build`` raises before writing the checkpoint, its folder is removed; after, the folder is kept
-        as the entry with a ``FAILED`` marker (error text) so the trained weights survive; the exception
-        propagates either way.
+        build failed afterwards (``FAILED`` marker beside ``baseline.ckpt``), or a build folder holding a
+        ``baseline.ckpt`` whose job was killed before completing the entry, is tested with ``retest(folder)`` —
+        never trained again. Otherwise ``build(build_dir)`` is called with the key's build folder (which may hold
+        an interrupted fit's ``checkpoints/last.ckpt`` to resume from): it must write ``build_dir /
+        "baseline.ckpt"`` as soon as training ends and return the test metrics (a JSON-safe mapping); the folder
+        then replaces any incomplete leftover at ``root/<key>`` and the ``COMPLETE`` marker is written last.
+        If ``build`` raises an error before writing the checkpoint, or :class:`NotCached`, its folder is removed;
+        an error after keeps the folder as the entry with a ``FAILED`` marker (error text) so the trained weights
+        survive; an interruption (``BaseException`` that is no ``Exception``) keeps the build folder to resume
+        from. The exception propagates in every case.
 
         Args:
             key_material: the baseline-relevant config (see :func:`baseline_key`).
             build: trains and tests the baseline into the given folder; returns its metrics.
-            retest: tests the trained baseline of a ``FAILED`` entry in its folder; returns its metrics. ``None``:
-                such an entry is built again.
+            retest: tests the trained baseline of a ``FAILED`` entry or a killed build in its folder; returns its
+                metrics. ``None``: such an entry is built again.
 
         Returns:
             The entry; ``created`` tells whether this call built (or re-tested) it.
@@ -184,23 +214,51 @@ class BaselineCache:
                 and (final_dir / CKPT_NAME).is_file()
             ):
                 return self._complete(final_dir, key, material_json, retest(final_dir))
-            tmp_dir = self.root / f".{key}.building-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-            tmp_dir.mkdir()
+            build_dir = self._adopt_leftovers(key)
+            if (
+                retest is not None and (build_dir / CKPT_NAME).is_file()
+            ):  # trained, then killed before completion
+                log.info(
+                    "baseline %s: testing the trained checkpoint a killed job left in %s", key, build_dir
+                )
+                metrics = retest(build_dir)
+                self._replace(build_dir, final_dir)
+                return self._complete(final_dir, key, material_json, metrics)
             try:
-                metrics = build(tmp_dir)
-                if not (tmp_dir / CKPT_NAME).is_file():
-                    raise FileNotFoundError(f"baseline build did not write {CKPT_NAME} into {tmp_dir}")
-            except BaseException as error:
-                if (tmp_dir / CKPT_NAME).is_file():  # training finished: keep it, record what failed after
-                    write_text_atomic(tmp_dir / CONFIG_NAME, material_json)
-                    failure = {"error": f"{type(error).__name__}: {error}"}
-                    write_text_atomic(tmp_dir / FAILED_NAME, json.dumps(failure, indent=2))
-                    self._replace(tmp_dir, final_dir)
-                else:
-                    shutil.rmtree(tmp_dir, ignore_errors=True)
+                metrics = build(build_dir)
+                if not (build_dir / CKPT_NAME).is_file():
+                    raise FileNotFoundError(f"baseline build did not write {CKPT_NAME} into {build_dir}")
+            except NotCached:
+                shutil.rmtree(build_dir, ignore_errors=True)
                 raise
-            self._replace(tmp_dir, final_dir)
+            except Exception as error:
+                if (build_dir / CKPT_NAME).is_file():  # training finished: keep it, record what failed after
+                    write_text_atomic(build_dir / CONFIG_NAME, material_json)
+                    failure = {"error": f"{type(error).__name__}: {error}"}
+                    write_text_atomic(build_dir / FAILED_NAME, json.dumps(failure, indent=2))
+                    self._replace(build_dir, final_dir)
+                else:
+                    shutil.rmtree(build_dir, ignore_errors=True)
+                raise
+            # an interruption (a BaseException: signal, Ctrl-C, SystemExit) keeps the build folder to resume from
+            self._replace(build_dir, final_dir)
             return self._complete(final_dir, key, material_json, metrics)
+
+    def _adopt_leftovers(self, key: str) -> Path:
+        """The key's build folder, created if needed. A trained ``baseline.ckpt`` left by an older version's
+        per-process build folder (``.<key>.building-<pid>-<hex>``) is moved into it, so it is reused (the caller
+        holds the lock, so no other job is building)."""
+        build_dir = self.build_dir(key)
+        if not (build_dir / CKPT_NAME).is_file():
+            legacy = sorted(
+                (p for p in self.root.glob(f".{key}.building-*") if (p / CKPT_NAME).is_file()),
+                key=lambda p: (p / CKPT_NAME).stat().st_mtime,
+            )
+            if legacy:
+                shutil.rmtree(build_dir, ignore_errors=True)
+                os.replace(legacy[-1], build_dir)
+        build_dir.mkdir(exist_ok=True)
+        return build_dir
 
     @staticmethod
     def _replace(tmp_dir: Path, final_dir: Path) -> None:

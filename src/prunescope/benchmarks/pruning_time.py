@@ -12,7 +12,7 @@ from torch import nn
 
 from prunescope.metrics.efficiency import time_interleaved
 from prunescope.models.stand_ins import randomise_batch_norm
-from prunescope.pruning import CRITERIA, prune
+from prunescope.pruning import CRITERIA, PruningOptions, prune
 
 
 def calibration_data(
@@ -62,10 +62,10 @@ def pruning_time(
     results: dict[str, Any] = {}
 
     def call(method: str) -> None:
-        results[method] = prune(
-            copies[method].pop(), sample, method=method, ratio=ratio, scope=scope, calibration=data,
-            calibration_batches=calibration_batches,
-        )  # fmt: skip
+        options = PruningOptions(
+            method=method, ratio=ratio, scope=scope, calibration_batches=calibration_batches
+        )
+        results[method] = prune(copies[method].pop(), options, sample, data)
 
     times = time_interleaved({m: (lambda m=m: call(m)) for m in criteria}, warmup=warmup, repeats=repeats)
     return [

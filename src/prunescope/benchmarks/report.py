@@ -6,16 +6,14 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from prunescope.reporting.markdown import markdown_table
+
 RUNTIME_LABELS = {"eager": "eager", "eager_folded_cl": "folded + CL", "onnxruntime": "ORT"}
 
 
 def table(header: Sequence[str], rows: Sequence[Sequence[Any]], align: str | None = None) -> str:
-    """A Markdown table; ``align`` holds one ``l``/``r`` per column (default: first left, rest right)."""
-    align = align or "l" + "r" * (len(header) - 1)
-    rule = ["---" if a == "l" else "---:" for a in align]
-    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join(rule) + " |"]
-    lines += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in rows]
-    return "\n".join(lines)
+    """:func:`~prunescope.reporting.markdown.markdown_table` of ``rows`` with the figures formatted (``_cell``)."""
+    return markdown_table(header, [[_cell(v) for v in row] for row in rows], align)
 
 
 def _cell(value: Any) -> str:
@@ -159,6 +157,44 @@ def speedup_markdown(section: Mapping[str, Any]) -> str:
     return "\n".join(parts)
 
 
+def training_speed_markdown(section: Mapping[str, Any]) -> str:
+    """One row per model: median step (ms) and images/s of every variant, and its speed-up over the baseline."""
+    rows = [r for r in section["rows"] if r.get("variant") is not None]
+    variants = list(dict.fromkeys(r["variant"] for r in rows))
+    by_model: dict[str, dict[str, Mapping]] = defaultdict(dict)
+    for r in rows:
+        by_model[r["model"]][r["variant"]] = r
+    body = []
+    for model, cells in by_model.items():
+        line: list[Any] = [model, next((c["batch"] for c in cells.values() if "batch" in c), None)]
+        for variant in variants:
+            cell = cells.get(variant)
+            if cell is None or "step_ms" not in cell:
+                line.append("skipped")
+                continue
+            how = f"{cell['precision']}{', CL' if cell['channels_last'] else ''}"
+            line.append(
+                f"{cell['step_ms']:.0f} ms, {cell['images_per_s']:.0f} img/s, **{cell['speedup']:.2f}×** ({how})"
+            )
+        body.append(line)
+    notes = [
+        f"{r['model']}: {r['variant'] or 'all variants'} skipped ({r['skipped']})"
+        for r in section["rows"]
+        if r.get("skipped")
+    ]
+    return "\n".join(
+        [
+            f"Median Lightning training step (data loading included; {section.get('clock', 'wall')} clock) at "
+            f"{section['threads']} threads; speed-up over `{section['baseline']}` in bold; in brackets the resolved "
+            "precision and CL = channels-last"
+            + (f"; every run with `{' '.join(section['common'])}`." if section.get("common") else "."),
+            "",
+            table(["model", "batch", *variants], body),
+            *([""] + notes if notes else []),
+        ]
+    )
+
+
 def render(results: Mapping[str, Any]) -> str:
     """The whole ``bench.md``."""
     meta = results["meta"]
@@ -238,6 +274,8 @@ def render(results: Mapping[str, Any]) -> str:
             f"{t['plain_step_ms']:.1f} ms; ratio **{t['lightning_over_plain']:.3f}** (goal ≤ 1.10; median of "
             f"{t['steps']} steps each; `{' '.join(t['overrides'])}`).",
         ]
+    if "training_speed" in results:
+        parts += ["", "## Training speed", "", training_speed_markdown(results["training_speed"])]
     if "pruning_time" in results:
         rows = results["pruning_time"]
         methods = list(dict.fromkeys(r["method"] for r in rows))

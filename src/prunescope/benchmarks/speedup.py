@@ -15,7 +15,7 @@ from torch import nn
 from prunescope.benchmarks.runtimes import RUNTIMES, prepare_runtime
 from prunescope.metrics.efficiency import count_macs, count_params, time_interleaved
 from prunescope.models.stand_ins import randomise_batch_norm
-from prunescope.pruning import prune
+from prunescope.pruning import PruningOptions, prune
 
 BASELINE = 0.0
 
@@ -48,7 +48,8 @@ def build_variants(
     nets = {BASELINE: baseline}
     for ratio in ratios:
         pruned = copy.deepcopy(baseline)
-        prune(pruned, sample, method=method, ratio=float(ratio), scope=scope, round_to=round_to)
+        options = PruningOptions(method=method, ratio=float(ratio), scope=scope, round_to=round_to)
+        prune(pruned, options, sample)
         nets[float(ratio)] = pruned.eval()
     return ModelVariants(
         name=name,

@@ -24,9 +24,9 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, open_dict
 
 from prunescope import CONFIG_DIR
+from prunescope.fitting.callback import PruningCallback
 from prunescope.instantiate import build_module, build_trainer, fresh_callbacks, instantiate_group
 from prunescope.modules.divergence import DivergenceGuard
-from prunescope.pruning.callback import PruningCallback
 from prunescope.seeding import seed_run
 
 

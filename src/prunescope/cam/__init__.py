@@ -2,7 +2,7 @@
 
 from prunescope.cam.callback import Sp2PSCallback
 from prunescope.cam.extractor import CamExtractor
-from prunescope.cam.methods import CAM_METHODS, GRADIENT_METHODS, CamMethod, cam_method
+from prunescope.cam.methods import CAM_METHODS, GRADIENT_METHODS, CamMethod, cam_method, register_cam_method
 from prunescope.cam.pairs import CamPairs, cam_pairs
 from prunescope.cam.reference import library_cams
 from prunescope.cam.targets import TargetGroup, target_groups
@@ -11,6 +11,7 @@ __all__ = [
     "CAM_METHODS",
     "CamMethod",
     "cam_method",
+    "register_cam_method",
     "GRADIENT_METHODS",
     "CamExtractor",
     "CamPairs",

@@ -7,8 +7,10 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from prunescope.cam.extractor import CamExtractor, as_autograd_tensor, grad_enabled
+from prunescope.cam.capture import as_autograd_tensor, grad_enabled
+from prunescope.cam.extractor import CamExtractor
 from prunescope.cam.targets import resolve_target_mode, target_groups
+from prunescope.fp32 import as_fp32, full_precision
 
 
 @dataclass(frozen=True)
@@ -49,7 +51,8 @@ def cam_pairs(
     One hooked forward per model, then one partial backward per target group (classification: one; segmentation:
     as many as the most classes in one image). The targets (one per sample for classification, one per class
     present in each sample's ground truth for segmentation) come from the labels or the baseline's output
-    (see ``prunescope.cam.targets``). Works inside ``torch.inference_mode()`` and ``torch.no_grad()``.
+    (see ``prunescope.cam.targets``). Works inside ``torch.inference_mode()`` and ``torch.no_grad()``; always in fp32
+    (autocast off, low-precision images cast up) and with either memory layout of weights and images.
 
     Args:
         baseline: the reference network.
@@ -70,8 +73,8 @@ def cam_pairs(
         )
     baseline_cams = CamExtractor(baseline, method, target_layer)
     pruned_cams = CamExtractor(pruned, method, baseline_cams.layer_path)
-    with grad_enabled():
-        images = as_autograd_tensor(images)
+    with grad_enabled(), full_precision():  # fp32 CAMs, also inside a bf16-mixed trainer's hooks
+        images = as_fp32(as_autograd_tensor(images))
         labels = as_autograd_tensor(labels).to(images.device)
         captured = baseline_cams.forward(images)
         groups = target_groups(

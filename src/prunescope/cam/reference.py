@@ -34,6 +34,8 @@ def library_cams(
         (N, H, W) float32 maps in [0, 1] (pytorch-grad-cam's own scaling), or the raw maps.
     """
     method_class = cam_method(method).library_class
+    if method_class is None:
+        raise ValueError(f"CAM method {method!r} has no pytorch-grad-cam class to compare with")
     _, layer = resolve_target_layer(net, target_layer)
     was_training = net.training
     saved_grads = [p.grad for p in net.parameters()]

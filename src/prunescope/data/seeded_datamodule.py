@@ -9,10 +9,13 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from prunescope.data.epoch_sampler import EpochShuffleSampler
+from prunescope.data.resident import ResidentSplit, resident_loader
 
 # Loader workers are forked on Linux, whatever the process's default start method: inside a joblib/loky sweep job
 # (hydra/launcher=joblib) the default context is loky's, which DataLoader workers cannot use.
 WORKER_START_METHOD = "fork" if sys.platform.startswith("linux") else None
+STAGE_SPLITS = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",), "predict": ("test",)}
+"""The splits each Lightning stage reads (what ``in_memory`` / ``on_device`` decode; all three for ``stage=None``)."""
 
 
 class SeededDataModule(pl.LightningDataModule):
@@ -23,6 +26,8 @@ class SeededDataModule(pl.LightningDataModule):
     BatchNorm after global pooling). Subclasses set ``num_classes``, ``ignore_index``, ``task``,
     ``class_names`` and the input normalisation ``input_mean`` / ``input_std`` (per channel, for pixels scaled
     to [0, 1]: a network sees ``(x - mean) / std``) and fill ``train_dataset`` / ``val_dataset`` / ``test_dataset`` in ``setup``.
+    A split held on the device (:class:`~prunescope.data.resident.ResidentSplit`, ``data.on_device``) is served by
+    :func:`~prunescope.data.resident.resident_loader` instead (same order, no workers, batches already on the device).
 
     Args:
         batch_size: samples per batch (all three loaders).
@@ -89,6 +94,8 @@ class SeededDataModule(pl.LightningDataModule):
     def _loader(self, dataset: Dataset | None, split: str, train: bool) -> DataLoader:
         if dataset is None:
             raise RuntimeError(f"{type(self).__name__}: {split} dataset not built; call setup() first")
+        if isinstance(dataset, ResidentSplit):  # data.on_device: batches built where the split lives
+            return resident_loader(dataset, self.batch_size, self.seed, train)
         generator = torch.Generator().manual_seed(self.seed) if train else None  # worker seeds
         sampler = EpochShuffleSampler(len(dataset), self.seed) if train else None  # type: ignore[arg-type]
         drop_last = train and len(dataset) > self.batch_size  # type: ignore[arg-type]

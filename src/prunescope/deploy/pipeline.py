@@ -15,12 +15,14 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from prunescope.config_checks import ConfigError
 from prunescope.deploy.agreement import max_relative_error
 from prunescope.deploy.bn_fold import fold_batch_norm
 from prunescope.deploy.onnx_model import export_onnx, onnx_session, run_onnx
 from prunescope.deploy.torchscript_model import export_torchscript, load_torchscript
+from prunescope.fp32 import full_precision
 from prunescope.metrics.efficiency import count_macs, count_params
-from prunescope.pruning import CRITERIA, PruningResult, round_channels_down
+from prunescope.pruning import CRITERIA, PruningOptions, PruningResult, round_channels_down
 
 FORMATS = {"onnx": "model.onnx", "torchscript": "model.pt"}
 """Export format -> file name written in the output folder."""
@@ -63,19 +65,21 @@ def data_free_criteria() -> list[str]:
 
 
 def check_export_options(fmt: str, round_to: int | None, round_method: str, tolerance: float) -> None:
-    """Raise ``ValueError`` naming the first bad option and the valid choices."""
+    """Raise :class:`~prunescope.config_checks.ConfigError` (a ``ValueError``) naming the first bad option and the
+    valid choices."""
     if fmt not in FORMATS:
-        raise ValueError(f"unknown format {fmt!r}; valid: {', '.join(FORMATS)}")
+        raise ConfigError(f"unknown format {fmt!r}; valid: {', '.join(FORMATS)}")
     if round_to is not None and (isinstance(round_to, bool) or not isinstance(round_to, int) or round_to < 1):
-        raise ValueError(f"round_to must be a positive integer (e.g. 8 or 16) or null, got {round_to!r}")
+        raise ConfigError(f"round_to must be a positive integer (e.g. 8 or 16) or null, got {round_to!r}")
     if round_method not in data_free_criteria():
-        raise ValueError(
+        raise ConfigError(
             f"round_method {round_method!r} is not a data-free criterion; valid: {data_free_criteria()}"
         )
-    if not tolerance > 0:
-        raise ValueError(f"tolerance must be > 0, got {tolerance}")
+    if isinstance(tolerance, bool) or not isinstance(tolerance, int | float) or not tolerance > 0:
+        raise ConfigError(f"tolerance must be > 0, got {tolerance}")
 
 
+@full_precision()  # the file and its check are fp32 whatever precision the net was trained in
 def export_network(
     net: nn.Module,
     input_shape: list[int] | tuple[int, ...],
@@ -106,10 +110,12 @@ def export_network(
     check_export_options(fmt, round_to, round_method, tolerance)
     shape = [int(s) for s in input_shape]
     if len(shape) != 4:
-        raise ValueError(f"input_shape must be [B, C, H, W], got {list(input_shape)}")
+        raise ConfigError(f"input_shape must be [B, C, H, W], got {list(input_shape)}")
     sample = torch.zeros(1, *shape[1:])
-    net = copy.deepcopy(net).cpu().eval()
-    rounding = round_channels_down(net, sample, round_to, method=round_method) if round_to else None
+    net = copy.deepcopy(net).cpu().float().eval()  # either memory layout; fp32 weights
+    rounding = (
+        round_channels_down(net, PruningOptions(method=round_method), sample, round_to) if round_to else None
+    )
     params, macs = count_params(net), count_macs(net, sample)
     generator = torch.Generator().manual_seed(seed)
     write_input = torch.randn(2, *shape[1:], generator=generator)

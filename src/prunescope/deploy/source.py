@@ -7,12 +7,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
 from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from prunescope.checkpoints import module_from_checkpoint
+from prunescope.checkpoints import module_from_checkpoint, read_checkpoint
+from prunescope.config_checks import ConfigError
 
 
 @dataclass
@@ -45,15 +45,16 @@ def load_source(
 
     Raises:
         FileNotFoundError: The checkpoint does not exist.
-        ValueError: The checkpoint was not written by ``prunescope-train`` (no ``model_config``).
+        CheckpointError: The file is no checkpoint written by ``prunescope-train`` (no ``model_config``), or its
+            model config, pruning record or weights do not fit this version's model.
     """
     from prunescope.eval import load_run_config
 
     ckpt_path = Path(ckpt_path)
     if not ckpt_path.is_file():
         raise FileNotFoundError(f"ckpt_path={ckpt_path} does not exist")
-    checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=True)
-    module = module_from_checkpoint(checkpoint)
+    checkpoint = read_checkpoint(ckpt_path)
+    module = module_from_checkpoint(checkpoint, ckpt_path)
     folder = Path(run_dir) if run_dir is not None else ckpt_path.resolve().parent.parent
     run_config = load_run_config(folder, paths) if (folder / ".hydra" / "config.yaml").is_file() else None
     metrics_file = folder / "metrics.json"
@@ -77,13 +78,13 @@ def input_shape(source: CheckpointSource, override: list[int] | None = None) -> 
     datamodule (the input ``metrics.json`` was measured on); the input shape stored in the pruning record.
 
     Raises:
-        ValueError: ``override`` has the wrong length, or nothing tells the shape.
+        ConfigError: ``override`` has the wrong length, or nothing tells the shape.
     """
     channels = int(source.model_config.get("net", {}).get("in_channels", 3))
     if override is not None:
         values = [int(v) for v in override]
         if len(values) not in (2, 3, 4):
-            raise ValueError(f"input_shape must be [H, W], [C, H, W] or [B, C, H, W], got {list(override)}")
+            raise ConfigError(f"input_shape must be [H, W], [C, H, W] or [B, C, H, W], got {list(override)}")
         return [1, *([channels] if len(values) == 2 else []), *values[-3 if len(values) > 2 else -2 :]]
     if source.run_config is not None:
         datamodule = instantiate(source.run_config.data)
@@ -93,7 +94,7 @@ def input_shape(source: CheckpointSource, override: list[int] | None = None) -> 
     for op in source.pruning_record:
         if "input_shape" in op:
             return [1, *op["input_shape"][1:]]
-    raise ValueError(
+    raise ConfigError(
         f"cannot tell the input shape of {source.ckpt_path} (no run config); pass input_shape=[H,W]"
     )
 

@@ -19,6 +19,8 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from prunescope.fp32 import as_fp32, full_precision
+
 
 def count_params(net: nn.Module) -> int:
     """Number of parameter elements (trainable or not; buffers such as BatchNorm running stats excluded)."""
@@ -43,8 +45,8 @@ def count_macs_and_shape(net: nn.Module, example_input: torch.Tensor) -> tuple[i
     net.eval()
     try:
         counter = FlopCounterMode(display=False)
-        with torch.no_grad(), counter:
-            output = net(example_input)
+        with torch.no_grad(), full_precision(), counter:
+            output = net(as_fp32(example_input))
     finally:
         net.train(was_training)
     return int(counter.get_total_flops()) // 2, tuple(output.shape)
@@ -133,11 +135,12 @@ def time_interleaved(
 
 
 def _forward(net: nn.Module, example_input: torch.Tensor) -> Callable[[], object]:
-    """One no-grad forward of ``example_input``, CUDA synchronised after it (the caller sets eval mode)."""
+    """One no-grad fp32 forward (autocast off) of ``example_input``, CUDA synchronised after it (the caller sets
+    eval mode)."""
     device = example_input.device
 
     def run() -> object:
-        with torch.no_grad():
+        with torch.no_grad(), full_precision():
             output = net(example_input)
         if device.type == "cuda":
             torch.cuda.synchronize(device)

@@ -18,7 +18,7 @@ class ClassificationModule(TaskModule):
         optimizer: partial optimizer. scheduler: partial scheduler or ``None``.
         num_classes: number of classes.
         label_smoothing: cross-entropy label smoothing.
-        scheduler_interval, warmup_fraction, channels_last: see :class:`TaskModule`.
+        scheduler_interval, warmup_fraction, channels_last, compile: see :class:`TaskModule`.
     """
 
     def __init__(
@@ -31,8 +31,11 @@ class ClassificationModule(TaskModule):
         scheduler_interval: str = "epoch",
         warmup_fraction: float = 0.0,
         channels_last: bool = False,
+        compile: bool = False,  # noqa: A002 - the config key model.compile
     ) -> None:
-        super().__init__(net, optimizer, scheduler, scheduler_interval, warmup_fraction, channels_last)
+        super().__init__(
+            net, optimizer, scheduler, scheduler_interval, warmup_fraction, channels_last, compile
+        )
         self.save_hyperparameters(ignore=["net", "optimizer", "scheduler"])
         self.num_classes = num_classes
         self.label_smoothing = label_smoothing

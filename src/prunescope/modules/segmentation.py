@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -14,12 +15,18 @@ from prunescope.modules.task_module import OptimizerFactory, SchedulerFactory, T
 
 
 def segmentation_metrics(num_classes: int, ignore_index: int | None) -> MetricCollection:
-    """mIoU (macro Jaccard), pixel accuracy (micro) and per-class IoU, all ignoring ``ignore_index``."""
+    """mIoU (macro Jaccard), pixel accuracy (micro) and per-class IoU, all ignoring ``ignore_index``.
+
+    A class absent from both the targets and the predictions has no IoU: NaN in ``iou_per_class`` (``null`` in
+    ``metrics.json``), and the macro mean leaves it out, so ``miou`` is the mean of the other classes' IoUs.
+    """
     return MetricCollection(
         {
             "miou": MulticlassJaccardIndex(num_classes, average="macro", ignore_index=ignore_index),
             "pixel_acc": MulticlassAccuracy(num_classes, average="micro", ignore_index=ignore_index),
-            "iou_per_class": MulticlassJaccardIndex(num_classes, average="none", ignore_index=ignore_index),
+            "iou_per_class": MulticlassJaccardIndex(
+                num_classes, average="none", ignore_index=ignore_index, zero_division=math.nan
+            ),
         }
     )
 
@@ -27,7 +34,8 @@ def segmentation_metrics(num_classes: int, ignore_index: int | None) -> MetricCo
 class SegmentationModule(TaskModule):
     """Cross-entropy segmentation with ``ignore_index`` and optional class weights.
 
-    Logs ``{train,val}/loss``, ``{val,test}/miou``, ``{val,test}/pixel_acc`` and ``test/iou_<k>`` per class.
+    Logs ``{train,val}/loss``, ``{val,test}/miou``, ``{val,test}/pixel_acc`` and ``test/iou_<k>`` per class (NaN
+    for a class absent from both the test targets and the predictions).
 
     Args:
         net: network returning logits ``(B, num_classes, H, W)``.
@@ -35,7 +43,7 @@ class SegmentationModule(TaskModule):
         num_classes: number of classes (void excluded).
         ignore_index: label value ignored by loss and metrics, or ``None``.
         class_weights: per-class loss weights (length ``num_classes``) or ``None``.
-        scheduler_interval, warmup_fraction, channels_last: see :class:`TaskModule`.
+        scheduler_interval, warmup_fraction, channels_last, compile: see :class:`TaskModule`.
     """
 
     def __init__(
@@ -49,8 +57,11 @@ class SegmentationModule(TaskModule):
         scheduler_interval: str = "epoch",
         warmup_fraction: float = 0.0,
         channels_last: bool = False,
+        compile: bool = False,  # noqa: A002 - the config key model.compile
     ) -> None:
-        super().__init__(net, optimizer, scheduler, scheduler_interval, warmup_fraction, channels_last)
+        super().__init__(
+            net, optimizer, scheduler, scheduler_interval, warmup_fraction, channels_last, compile
+        )
         if class_weights is not None and len(class_weights) != num_classes:
             raise ValueError(
                 f"class_weights has {len(class_weights)} entries, expected num_classes={num_classes}"

@@ -1,4 +1,4 @@
-"""The prune + fine-tune stage: one fit in which :class:`~prunescope.pruning.callback.PruningCallback` removes filters."""
+"""The prune + fine-tune stage: one fit in which :class:`~prunescope.fitting.callback.PruningCallback` removes filters."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from hydra.utils import instantiate
 
 from prunescope.cam.callback import Sp2PSCallback
 from prunescope.checkpoints import resume_path
+from prunescope.fitting.callback import PruningCallback, PruningProgress
 from prunescope.instantiate import build_trainer, fresh_callbacks
 from prunescope.modules import TaskModule
 from prunescope.modules.divergence import DivergenceGuard
@@ -17,7 +18,6 @@ from prunescope.pipeline.baseline import BaselineResult
 from prunescope.pipeline.parts import RunParts
 from prunescope.pipeline.resume import FitIdentityStamp, fit_identity
 from prunescope.progress import ProgressLog
-from prunescope.pruning.callback import PruningCallback, PruningProgress
 
 
 @dataclass

@@ -6,13 +6,14 @@ import copy
 import time
 from dataclasses import dataclass, field
 
+from prunescope.fitting.finetune_optimizer import install_finetune_optimizer
+from prunescope.fitting.level_search import choose_unet_levels
 from prunescope.metrics.efficiency import count_macs, count_params
 from prunescope.modules import TaskModule
 from prunescope.pipeline.baseline import BaselineResult
 from prunescope.pipeline.parts import RunParts
 from prunescope.progress import log_layer_stage
-from prunescope.pruning.finetune import install_finetune_optimizer
-from prunescope.pruning.layers import choose_unet_levels, remove_unet_levels, require_level_pruning
+from prunescope.pruning.layers import remove_unet_levels, require_level_pruning
 from prunescope.pruning.options import FinetuneOptions
 from prunescope.seeding import seed_run
 
@@ -48,7 +49,7 @@ def layer_stage(parts: RunParts, baseline: BaselineResult) -> LayerResult:
     """Copy the baseline's weights into ``parts.module`` and remove the configured U-Net levels from it.
 
     ``layers.levels = k`` removes ``k`` levels; ``"auto"`` picks the largest ``k`` whose validation drop after a
-    short fine-tune stays within ``layers.tolerance`` (:func:`prunescope.pruning.layers.choose_unet_levels`). The
+    short fine-tune stays within ``layers.tolerance`` (:func:`prunescope.fitting.level_search.choose_unet_levels`). The
     removal is appended to ``parts.module.pruning_record``; one progress line reports it.
     """
     assert parts.pruning is not None, "layer_stage runs only for pruning runs"

@@ -2,8 +2,8 @@
 
 Keys are grouped by prefix (documented in README, "metrics.json schema"):
 
-- ``run.*``       identity and outcome: model, data, method, scope, ratio, target, seed, schedule, status, error, name,
-  ``layers`` (the U-Net levels asked, only when some are), ...
+- ``run.*``       identity and outcome: model, data, method, scope, ratio, target, seed, precision (the trainer's,
+  ``auto`` resolved), schedule, status, error, name, ``layers`` (the U-Net levels asked, only when some are), ...
 - ``quality.metric``  the main quality metric: ``miou`` (segmentation) or ``acc`` (classification)
 - ``baseline.*`` / ``pruned.*``  quality (``miou``, ``pixel_acc``, ``iou_per_class`` or ``acc``) and cost
   (``params``, ``macs``, ``size_mb``, ``latency_ms`` with ``latency_runtime``, ``latency_batch``,
@@ -76,19 +76,29 @@ def _registry_name(target: str, registry: Mapping[str, type]) -> str:
     return names.get(cls, target.rsplit(".", 1)[-1])
 
 
+def _number(value: Any) -> Any:
+    """``float(value)``, or ``value`` itself when it is no number (the pruning options' check names it)."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return value
+
+
 def run_identity(cfg: DictConfig) -> dict[str, Any]:
     """``run.*`` keys: what this run is, for tables and W&B grouping (model and data by their registry keys)."""
     pruning = cfg.pruning if pruning_enabled(cfg) else None
     levels = pruning.get("layers", {}).get("levels") if pruning is not None else None
     layers = {"layers": levels} if levels not in (None, 0) else {}  # U-Net levels asked: 1, 2, ... or "auto"
+    precision = cfg.get("trainer", {}).get("precision")  # ``auto`` resolved by prunescope.precision
     return {
         "model": _registry_name(str(cfg.model.net.get("_target_", "")), MODELS),
         "data": _registry_name(str(cfg.data.get("_target_", "")), DATAMODULES),
         "method": pruning.method if pruning is not None else "none",
         "scope": pruning.scope if pruning is not None else None,
-        "ratio": float(pruning.ratio) if pruning is not None else 0.0,
+        "ratio": _number(pruning.ratio) if pruning is not None else 0.0,
         "target": pruning.target if pruning is not None else None,
         "seed": cfg.get("seed"),
+        "precision": None if precision is None else str(precision),
         "schedule": f"{pruning.schedule.kind}x{pruning.schedule.steps}" if pruning is not None else None,
         "name": Path(cfg.paths.output_dir).name,
         "output_dir": str(cfg.paths.output_dir),
@@ -154,6 +164,14 @@ class RunReport:
         if baseline is not None:
             if baseline.source is not None:
                 run.update(baseline_source=baseline.source, baseline_trained_here=baseline.trained_here)
+            if baseline.origin is not None:
+                origin = baseline.origin
+                run.update(
+                    baseline_origin=origin.how,
+                    baseline_key=origin.key,
+                    baseline_epochs=origin.epochs,
+                    baseline_created=origin.created,
+                )
             values.update(_prefixed("baseline", {**baseline.quality, **baseline.cost}))
             times["baseline"] = baseline.seconds
         values.update(self._pruning_values(run, times))

@@ -7,12 +7,19 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from prunescope.config_checks import ConfigError, check_layer_names, check_train_config, pruning_enabled
+from prunescope.config_checks import (
+    ConfigError,
+    check_layer_names,
+    check_schedule_fits,
+    check_train_config,
+    instantiate_checked,
+    pruning_enabled,
+)
 from prunescope.instantiate import build_module, instantiate_group
 from prunescope.modules import TaskModule
+from prunescope.pruning.api import check_reachable
 from prunescope.pruning.layers import supports_level_pruning
 from prunescope.pruning.options import PruningConfig
 from prunescope.seeding import seed_run
@@ -43,7 +50,7 @@ class RunParts:
 
 def pruning_config(cfg: DictConfig) -> PruningConfig:
     """The run's :class:`PruningConfig`; taylor's calibration loss skips the dataset's void label."""
-    config: PruningConfig = instantiate(cfg.pruning)
+    config: PruningConfig = instantiate_checked(cfg.pruning, cfg)
     if config.method == "taylor" and cfg.data.get("ignore_index") is not None:
         config = config.with_method_options(ignore_index=int(cfg.data.ignore_index))
     return config
@@ -60,13 +67,19 @@ def build_parts(cfg: DictConfig) -> RunParts:
     """Check the config, seed, build the datamodule, module and loggers (logging the config as hyper-parameters).
 
     Raises:
-        ConfigError: a model/data mismatch, impossible run settings or unknown layer names, before any data is read.
+        ConfigError: a model/data mismatch, impossible run settings or unknown layer names, before any data is read;
+            a ``pruning.ratio`` out of the network's reach (:func:`prunescope.pruning.api.check_reachable`), before
+            any training.
         ValueError: invalid pruning options (one message listing all of them).
     """
     check_train_config(cfg)
     pruning = pruning_config(cfg) if pruning_enabled(cfg) else None
+    if pruning is not None:
+        check_schedule_fits(pruning, cfg.finetune_epochs)
+        if cfg.get("sp2ps") and cfg.get("cam") is not None:
+            instantiate_checked(cfg.cam, cfg)  # bad cam options fail here, not after the baseline is trained
     seed_run(cfg)
-    datamodule = instantiate(cfg.data)
+    datamodule = instantiate_checked(cfg.data, cfg)
     module = build_module(cfg, datamodule)
     if pruning is not None:
         names = [name for name, _ in module.net.named_modules() if name]
@@ -76,6 +89,15 @@ def build_parts(cfg: DictConfig) -> RunParts:
                 f"pruning.layers.levels={pruning.layers.levels!r} needs a network with remove_deepest_levels(k) "
                 f"(model=unet); {type(module.net).__name__} has none; set pruning.layers.levels=0"
             )
+        levels, depth = pruning.layers.levels, getattr(module.net, "depth", None)
+        if isinstance(levels, int) and isinstance(depth, int) and levels > depth - 1:
+            raise ConfigError(
+                f"pruning.layers.levels={levels} removes more levels than {type(module.net).__name__} of depth "
+                f"{depth} has to lose (at most {depth - 1}); set pruning.layers.levels to 0..{depth - 1} or auto"
+            )
+    example = example_input(datamodule)
+    if pruning is not None and not pruning.layers.requested:  # else checked after the levels are removed
+        check_reachable(module.net, pruning, example)  # a ratio out of reach fails before any training
     loggers = instantiate_group(cfg.get("logger"))
     for logger in loggers:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
@@ -85,6 +107,6 @@ def build_parts(cfg: DictConfig) -> RunParts:
         module=module,
         pruning=pruning,
         loggers=loggers,
-        example=example_input(datamodule),
+        example=example,
         latency_repeats=int(cfg.efficiency.latency_repeats),
     )

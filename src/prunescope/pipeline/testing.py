@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -18,7 +19,11 @@ from prunescope.pipeline.parts import RunParts
 
 
 def quality_from_logged(logged: dict[str, Any], quality_metric: str) -> dict[str, Any]:
-    """``test/miou``, ``test/pixel_acc``, ``test/iou_<k>`` → ``miou``, ``pixel_acc``, ``iou_per_class``; or ``acc``."""
+    """``test/miou``, ``test/pixel_acc``, ``test/iou_<k>`` → ``miou``, ``pixel_acc``, ``iou_per_class``; or ``acc``.
+
+    A class absent from both the test targets and the predictions (IoU logged as NaN) is ``None`` in
+    ``iou_per_class``: no IoU, not an IoU of 0, and left out of ``miou``.
+    """
     values = {k.removeprefix("test/"): float(v) for k, v in logged.items() if k.startswith("test/")}
     if quality_metric == "acc":
         return {"acc": values.get("acc")}
@@ -26,7 +31,7 @@ def quality_from_logged(logged: dict[str, Any], quality_metric: str) -> dict[str
     return {
         "miou": values.get("miou"),
         "pixel_acc": values.get("pixel_acc"),
-        "iou_per_class": [v for _, v in per_class],
+        "iou_per_class": [None if math.isnan(v) else v for _, v in per_class],
     }
 
 

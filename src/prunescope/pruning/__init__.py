@@ -1,4 +1,9 @@
-"""Structured channel pruning: criteria, statistics, dependency-aware removal and replay."""
+"""Structured channel pruning as a library: criteria, statistics, dependency-aware removal and replay.
+
+It imports torch, Torch-Pruning, numpy, :mod:`prunescope.metrics` and :mod:`prunescope.fp32` only; what drives a
+Lightning fit around it (the pruning callback, the fine-tune optimizer, DDP steps, the U-Net level search) lives in
+:mod:`prunescope.fitting`.
+"""
 
 from prunescope.pruning.api import (
     PruningPlan,
@@ -7,7 +12,6 @@ from prunescope.pruning.api import (
     channel_ratio_for,
     count_macs,
     count_params,
-    make_criterion,
     plan_pruning,
     prunable_layers,
     prunable_units,
@@ -16,7 +20,7 @@ from prunescope.pruning.api import (
     round_channels_down,
     target_count,
 )
-from prunescope.pruning.criteria import CRITERIA
+from prunescope.pruning.criteria import CRITERIA, make_criterion
 from prunescope.pruning.options import PruningConfig, PruningOptions
 from prunescope.pruning.target import TARGETS, TargetMatch
 

@@ -8,7 +8,7 @@ are merged by :mod:`prunescope.pruning.coupling`.
 
 from __future__ import annotations
 
-import inspect
+import dataclasses
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -18,11 +18,18 @@ from torch import nn
 
 from prunescope.metrics.efficiency import count_macs, count_macs_and_shape, count_params
 from prunescope.pruning.coupling import declared_ties, merge_tied_groups, tie_closure
-from prunescope.pruning.criteria import CRITERIA, Criterion
+from prunescope.pruning.criteria import Criterion, make_criterion
 from prunescope.pruning.groups import ChannelUnit, build_graph, iter_groups, prune_unit
 from prunescope.pruning.options import PruningOptions
 from prunescope.pruning.selection import Limits, choose_removal, lowest
-from prunescope.pruning.target import TARGETS, TargetMatch, match_target
+from prunescope.pruning.target import (
+    TARGETS,
+    TOLERANCE,
+    TargetMatch,
+    UnreachableRatio,
+    match_target,
+    removable_fraction,
+)
 
 RECORD_OPS = ("channels", "unet_levels")
 
@@ -75,6 +82,7 @@ class PruningPlan:
     """Channels chosen for removal, before anything is removed.
 
     Attributes:
+        options: The options it was made with (``method``, ``ratio`` and ``target`` go into the result).
         graph: Dependency graph of the model.
         units: Prunable units.
         removal: Unit name -> unit channel indices to remove.
@@ -82,6 +90,7 @@ class PruningPlan:
         match: How a cost target was met (``None`` for ``target="channels"``).
     """
 
+    options: PruningOptions
     graph: tp.DependencyGraph
     units: list[ChannelUnit]
     removal: dict[str, list[int]]
@@ -105,22 +114,6 @@ class PruningPlan:
                 kept[member.name] = [i for i, root in pairs if root not in drop]
                 removed[member.name] = [i for i, root in pairs if root in drop]
         return kept, removed
-
-
-def make_criterion(method: str, options: dict | None = None) -> Criterion:
-    """Instantiate the criterion ``method`` with its ``options``.
-
-    Raises:
-        ValueError: Unknown method or option (the message lists the valid ones).
-    """
-    if method not in CRITERIA:
-        raise ValueError(f"unknown pruning method {method!r}; valid: {', '.join(CRITERIA)}")
-    cls = CRITERIA[method]
-    valid = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
-    unknown = sorted(set(options or {}) - set(valid))
-    if unknown:
-        raise ValueError(f"unknown option(s) {unknown} for method {method!r}; valid: {valid or 'none'}")
-    return cls(**(options or {}))
 
 
 def _excluded_layers(model: nn.Module, ignored_layers: Sequence[str] | None) -> list[str]:
@@ -164,53 +157,48 @@ def prunable_layers(
     return [name for unit in units for name in unit.layer_names]
 
 
+def _limits(options: PruningOptions) -> Limits:
+    return Limits(int(options.min_channels), None if options.round_to is None else int(options.round_to))
+
+
 def plan_pruning(
     model: nn.Module,
+    options: PruningOptions,
     example_inputs: torch.Tensor,
-    method: str = "pca_nci",
-    ratio: float = 0.5,
-    scope: str = "global",
     calibration: Iterable | None = None,
-    ignored_layers: Sequence[str] | None = None,
-    round_to: int | None = None,
-    min_channels: int = 1,
-    calibration_batches: int = 4,
-    method_options: dict | None = None,
-    target: str = "channels",
 ) -> PruningPlan:
     """Choose the channels :func:`prune` would remove, without removing them (arguments as in :func:`prune`)."""
-    PruningOptions(
-        method, ratio, scope, round_to, min_channels, tuple(ignored_layers or ()), calibration_batches,
-        dict(method_options or {}), target,
-    ).validate()  # fmt: skip
-    criterion = make_criterion(method, method_options)
+    options.validate()
+    criterion = make_criterion(options.method, options.method_options)
     if criterion.needs_calibration and calibration is None:
-        raise ValueError(f"method {method!r} needs calibration batches (calibration=None)")
+        raise ValueError(f"method {options.method!r} needs calibration batches (calibration=None)")
     example_inputs = example_inputs.to(_device(model))
-    graph, units = prunable_units(model, example_inputs, ignored_layers)
-    limits = Limits(int(min_channels), None if round_to is None else int(round_to))
+    graph, units = prunable_units(model, example_inputs, options.ignored_layers)
+    limits = _limits(options)
+    ratio = float(options.ratio)
     if not units or (ratio == 0 and criterion.uses_ratio):
-        return PruningPlan(graph, units, {u.name: [] for u in units}, criterion)
-    criterion.prepare(model, graph, units, calibration, int(calibration_batches))
+        return PruningPlan(options, graph, units, {u.name: [] for u in units}, criterion)
+    criterion.prepare(model, graph, units, calibration, int(options.calibration_batches))
     match = None
-    if target != "channels":
-        match = match_target(model, example_inputs, units, criterion, scope, limits, target, float(ratio))
-    channel_ratio = float(ratio) if match is None else match.ratio
-    return PruningPlan(
-        graph, units, choose_removal(criterion, units, channel_ratio, scope, limits), criterion, match
-    )
+    if options.target != "channels":
+        match = match_target(
+            model, example_inputs, units, criterion, options.scope, limits, options.target, ratio
+        )
+    channel_ratio = ratio if match is None else match.ratio
+    removal = choose_removal(criterion, units, channel_ratio, options.scope, limits)
+    return PruningPlan(options, graph, units, removal, criterion, match)
 
 
 def channel_ratio_for(
-    model: nn.Module, example_inputs: torch.Tensor, target: str, fraction: float, **prune_kwargs
+    model: nn.Module,
+    options: PruningOptions,
+    example_inputs: torch.Tensor,
+    calibration: Iterable | None = None,
 ) -> float:
-    """Channel ratio at which :func:`prune` removes ``fraction`` of the ``target`` count (nothing is removed).
-
-    ``prune_kwargs`` are the other arguments of :func:`prune` (method, scope, calibration, ...). For
-    ``target="channels"`` the answer is ``fraction`` itself.
-    """
-    plan = plan_pruning(model, example_inputs, ratio=fraction, target=target, **prune_kwargs)
-    return float(fraction) if plan.match is None else plan.match.ratio
+    """Channel ratio at which :func:`prune` removes ``options.ratio`` of the ``options.target`` count (nothing is
+    removed). For ``target="channels"`` the answer is ``options.ratio`` itself."""
+    plan = plan_pruning(model, options, example_inputs, calibration)
+    return float(options.ratio) if plan.match is None else plan.match.ratio
 
 
 def target_count(
@@ -234,39 +222,77 @@ def target_count(
     raise ValueError(f"unknown pruning target {target!r}; valid: {', '.join(TARGETS)}")
 
 
+TARGET_NAMES = {"channels": "prunable filters", "params": "parameters", "macs": "MACs"}
+
+
+def check_reachable(
+    model: nn.Module, options: PruningOptions, example_inputs: torch.Tensor, tolerance: float = TOLERANCE
+) -> float | None:
+    """Refuse a ratio that no selection reaches on ``model``, before anything is scored or removed.
+
+    Every layer keeps ``min_channels`` (rounded up to ``round_to``) and output / ignored layers are never pruned, so
+    at most :func:`~prunescope.pruning.target.removable_fraction` of the ``target`` count can go; a ratio above it
+    by more than ``tolerance`` (the 0.5 points cost targets are matched within) would end far short of what was
+    asked. Threshold modes (pca_nci ``variance``, isd ``alpha``) and ``ratio=0`` are not checked.
+
+    Returns:
+        The largest removable fraction, or ``None`` when not checked.
+
+    Raises:
+        UnreachableRatio: one line with the asked ratio, the largest removable fraction and the fix.
+    """
+    if float(options.ratio) == 0 or not make_criterion(options.method, options.method_options).uses_ratio:
+        return None
+    example_inputs = example_inputs.to(_device(model))
+    _, units = prunable_units(model, example_inputs, options.ignored_layers)
+    limits = _limits(options)
+    reachable = removable_fraction(model, example_inputs, units, limits, options.target)
+    if float(options.ratio) <= reachable + tolerance:
+        return reachable
+    most = round(reachable, 3)  # a ratio up to it passes: it is within the tolerance of what is reachable
+    floors = f"pruning.min_channels={options.min_channels}"
+    if options.round_to is not None:
+        floors += f" (rounded up to pruning.round_to={options.round_to})"
+    never = "the output and pruning.ignored_layers layers" if options.ignored_layers else "the output layers"
+    count = sum(u.weight * u.channels for u in units) if options.target == "channels" else None
+    what = f"{count} {TARGET_NAMES['channels']}" if count is not None else TARGET_NAMES[options.target]
+    fixes = [f"lower pruning.ratio to {most:.3f} or less"]
+    if int(options.min_channels) > 1:
+        fixes.append("lower pruning.min_channels")
+    if options.round_to is not None and int(options.round_to) > 1:
+        fixes.append("set pruning.round_to=null")
+    target = "" if options.target == "channels" else f" (pruning.target={options.target})"
+    raise UnreachableRatio(
+        f"pruning.ratio={float(options.ratio):g}{target} cannot be reached: every layer keeps {floors} and "
+        f"{never} are never pruned, so at most {most:.3f} of {type(model).__name__}'s {what} can be removed; "
+        + ", or ".join(fixes)
+    )
+
+
 def prune(
     model: nn.Module,
+    options: PruningOptions,
     example_inputs: torch.Tensor,
-    method: str = "pca_nci",
-    ratio: float = 0.5,
-    scope: str = "global",
     calibration: Iterable | None = None,
-    ignored_layers: Sequence[str] | None = None,
-    round_to: int | None = None,
-    min_channels: int = 1,
-    calibration_batches: int = 4,
-    method_options: dict | None = None,
-    target: str = "channels",
 ) -> PruningResult:
     """Remove output channels of ``model``'s convs (and output features of its hidden Linears) in place.
 
+    Example::
+
+        prune(net, PruningOptions(method="l1", ratio=0.5), example_inputs)
+
     Args:
         model: Network (output layers in ``model.output_layer_names`` are never pruned).
+        options: What to remove, validated here (:class:`~prunescope.pruning.options.PruningOptions`): ``method``
+            (one of ``CRITERIA``), ``ratio`` (the fraction, in [0, 1), of what ``target`` names; ``0`` leaves the
+            model unchanged), ``scope`` (``"global"`` or ``"local"``), ``ignored_layers`` (kept intact with their
+            sub-convs and tie partners), ``round_to``, ``min_channels``, ``calibration_batches``,
+            ``method_options`` and ``target``: ``"channels"`` (the fraction of prunable filters, over all layers
+            for global scope, per layer for local scope) or ``"params"`` / ``"macs"`` (the fraction of the model's
+            parameters / MACs, met within 0.5 points by bisection on the filter ratio, see
+            :mod:`prunescope.pruning.target`; not with pca_nci ``variance`` or isd ``alpha``).
         example_inputs: Input batch used to trace the network (its shape is stored in the record).
-        method: One of ``CRITERIA`` (random, l1, l2, fpgm, bn_scale, taylor, pca_nci, isd).
-        ratio: Fraction removed, in [0, 1), of what ``target`` names. ``0`` leaves the model unchanged.
-        scope: ``"global"`` or ``"local"``.
         calibration: Iterable of ``(images, targets)`` batches; needed by taylor, pca_nci and isd.
-        ignored_layers: Module names kept intact (with their sub-convs and tie partners).
-        round_to: Kept channel counts rounded up to a multiple of this.
-        min_channels: Fewest channels a layer keeps.
-        calibration_batches: Batches of ``calibration`` used.
-        method_options: Criterion options (pca_nci: ``variance``; isd: ``alpha``; taylor: ``ignore_index``;
-            random: ``seed``).
-        target: ``"channels"``: ``ratio`` is the fraction of prunable filters (over all layers for global scope,
-            per layer for local scope); ``"params"`` / ``"macs"``: the fraction of the model's parameters / MACs,
-            met within 0.5 points by bisection on the filter ratio (see :mod:`prunescope.pruning.target`; not
-            with pca_nci ``variance`` or isd ``alpha``).
 
     Returns:
         Counts before/after, kept/removed indices per layer and the replay record.
@@ -276,21 +302,10 @@ def prune(
             target out of reach.
     """
     example_inputs = example_inputs.to(_device(model))
-    plan = plan_pruning(
-        model, example_inputs, method, ratio, scope, calibration, ignored_layers, round_to, min_channels,
-        calibration_batches, method_options, target,
-    )  # fmt: skip
-    return apply_plan(model, example_inputs, plan, method, float(ratio), target)
+    return apply_plan(model, plan_pruning(model, options, example_inputs, calibration), example_inputs)
 
 
-def apply_plan(
-    model: nn.Module,
-    example_inputs: torch.Tensor,
-    plan: PruningPlan,
-    method: str,
-    ratio: float,
-    target: str = "channels",
-) -> PruningResult:
+def apply_plan(model: nn.Module, plan: PruningPlan, example_inputs: torch.Tensor) -> PruningResult:
     """Remove the channels of ``plan`` from ``model`` in place; counts, indices and record as in :func:`prune`.
 
     Raises:
@@ -327,15 +342,15 @@ def apply_plan(
             target_probes=plan.match.probes,
         )
     return PruningResult(
-        method=method,
-        ratio=float(ratio),
+        method=plan.options.method,
+        ratio=float(plan.options.ratio),
         params_before=params_before,
         params_after=count_params(model),
         macs_before=macs_before,
         macs_after=macs_after,
         filters_before=filters_before,
         filters_after=filters_after,
-        target=target,
+        target=plan.options.target,
         kept=kept,
         removed=removed,
         record=record,
@@ -345,29 +360,25 @@ def apply_plan(
 
 def round_channels_down(
     model: nn.Module,
+    options: PruningOptions,
     example_inputs: torch.Tensor,
     multiple: int,
-    method: str = "l1",
     calibration: Iterable | None = None,
-    ignored_layers: Sequence[str] | None = None,
-    calibration_batches: int = 4,
-    method_options: dict | None = None,
 ) -> PruningResult:
     """Prune every unit of ``model`` down to the nearest multiple of ``multiple`` (in place).
 
     For an already pruned network, whose removed filters are gone: a unit of ``C >= multiple`` channels loses
-    its ``C mod multiple`` lowest-scoring channels under ``method``; a unit of fewer than ``multiple`` channels
-    is left as it is. (At prune time, :func:`prune`'s ``round_to`` rounds kept counts *up* instead.)
+    its ``C mod multiple`` lowest-scoring channels under ``options.method``; a unit of fewer than ``multiple``
+    channels is left as it is. (At prune time, :func:`prune`'s ``round_to`` rounds kept counts *up* instead.)
 
     Args:
         model: Network (output layers are never pruned).
+        options: The criterion that picks the channels: ``method``, ``method_options``, ``ignored_layers`` and
+            ``calibration_batches`` are read (``ratio``, ``scope``, ``round_to``, ``min_channels`` and ``target``
+            play no part).
         example_inputs: Input batch used to trace the network.
         multiple: Channel multiple (e.g. 8 or 16 for vector units), >= 1.
-        method: Criterion that picks the channels (one of ``CRITERIA``).
         calibration: Batches for criteria that need them (taylor, pca_nci, isd).
-        ignored_layers: Module names kept intact.
-        calibration_batches: Batches of ``calibration`` used.
-        method_options: Criterion options.
 
     Returns:
         The result; ``ratio`` is the fraction of the prunable filters removed.
@@ -377,22 +388,44 @@ def round_channels_down(
     """
     if isinstance(multiple, bool) or not isinstance(multiple, int) or multiple < 1:
         raise ValueError(f"multiple must be a positive integer, got {multiple!r}")
-    PruningOptions(
-        method, 0.0, "local", None, 1, (), calibration_batches, dict(method_options or {})
-    ).validate()
-    criterion = make_criterion(method, method_options)
+    options.validate()
+    criterion = make_criterion(options.method, options.method_options)
     if criterion.needs_calibration and calibration is None:
-        raise ValueError(f"method {method!r} needs calibration batches (calibration=None)")
+        raise ValueError(f"method {options.method!r} needs calibration batches (calibration=None)")
     example_inputs = example_inputs.to(_device(model))
-    graph, units = prunable_units(model, example_inputs, ignored_layers)
+    graph, units = prunable_units(model, example_inputs, options.ignored_layers)
     limits = Limits(min_channels=1, round_to=multiple)
-    criterion.prepare(model, graph, units, calibration, int(calibration_batches))
+    criterion.prepare(model, graph, units, calibration, int(options.calibration_batches))
     removal = {
         u.name: lowest(criterion(u), limits.removal(u.channels, u.channels % limits.round_to)) for u in units
     }
-    plan = PruningPlan(graph, units, removal, criterion)
-    before, after = plan.filters()
-    return apply_plan(model, example_inputs, plan, method, 1.0 - after / before if before else 0.0)
+    before = sum(u.weight * u.channels for u in units)
+    after = before - sum(u.weight * len(removal[u.name]) for u in units)
+    removed = dataclasses.replace(options, ratio=1.0 - after / before if before else 0.0, target="channels")
+    return apply_plan(model, PruningPlan(removed, graph, units, removal, criterion), example_inputs)
+
+
+class RecordMismatch(ValueError):
+    """A pruning record that does not fit the model it is replayed on (a layer it names is missing, an index is out
+    of range, an op the model cannot do); the message says which."""
+
+
+def _check_history_entry(
+    graph: tp.DependencyGraph, modules: dict[str, nn.Module], name: str, is_out: bool, idxs: list[int]
+) -> None:
+    """Raise :class:`RecordMismatch` unless ``name`` is a module of the model and ``idxs`` are channels it has."""
+    module = modules.get(name)
+    if module is None or not name:
+        raise RecordMismatch(f"it names layer {name!r}, which {type(graph.model).__name__} does not have")
+    if graph.get_pruner_of_module(module) is None or module not in graph.module2node:
+        return  # Torch-Pruning reports a module it cannot prune
+    side = "out" if is_out else "in"
+    size = graph.get_out_channels(module) if is_out else graph.get_in_channels(module)
+    bad = [i for i in idxs if not isinstance(i, int) or not 0 <= i < (size or 0)]
+    if bad:
+        raise RecordMismatch(
+            f"its index {bad[0]} is out of range for layer {name!r} (size {size}: {side}put channels 0..{size - 1})"
+        )
 
 
 def replay(model: nn.Module, record: Sequence[dict]) -> nn.Module:
@@ -404,6 +437,9 @@ def replay(model: nn.Module, record: Sequence[dict]) -> nn.Module:
 
     Returns:
         The same model, pruned.
+
+    Raises:
+        RecordMismatch: the record does not fit ``model`` (checked entry by entry, before each is applied).
     """
     for op in record:
         kind = op.get("op")
@@ -412,15 +448,17 @@ def replay(model: nn.Module, record: Sequence[dict]) -> nn.Module:
                 *op["input_shape"], device=_device(model)
             )  # no RNG use: values are irrelevant
             graph = build_graph(model, example)
-            graph.load_pruning_history(
-                [[name, bool(is_out), list(idxs)] for name, is_out, idxs in op["history"]]
-            )
+            modules = dict(model.named_modules())
+            # Torch-Pruning's load_pruning_history, one entry at a time, each checked first
+            for name, is_out, idxs in op["history"]:
+                _check_history_entry(graph, modules, str(name), bool(is_out), list(idxs))
+                graph.load_pruning_history([[name, bool(is_out), list(idxs)]])
         elif kind == "unet_levels":
             if not hasattr(model, "remove_deepest_levels"):
-                raise ValueError(
+                raise RecordMismatch(
                     f"record op 'unet_levels' needs a model with remove_deepest_levels(), got {type(model).__name__}"
                 )
             model.remove_deepest_levels(int(op["levels"]))
         else:
-            raise ValueError(f"unknown record op {kind!r}; valid: {', '.join(RECORD_OPS)}")
+            raise RecordMismatch(f"unknown record op {kind!r}; valid: {', '.join(RECORD_OPS)}")
     return model

@@ -1,9 +1,9 @@
 """Pruning options as dataclasses, validated once: what ``prune()`` takes and what a pruning run configures.
 
 ``conf/pruning/*.yaml`` instantiates :class:`PruningConfig` (``_target_``); its nested ``schedule``, ``finetune``,
-``distill`` and ``layers`` dicts become the option dataclasses below. ``prune()`` builds :class:`PruningOptions`
-from its keyword arguments. Every problem is reported in one ``ValueError`` that names the key, the value and the
-valid choices, before any work.
+``distill`` and ``layers`` dicts become the option dataclasses below. ``prune()`` takes :class:`PruningOptions`
+(``prune(model, PruningOptions(method="l1", ratio=0.5), example_inputs)``). Every problem is reported in one
+``ValueError`` that names the key, the value and the valid choices, before any work.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from prunescope.pruning.criteria import CRITERIA
+from prunescope.pruning.criteria import CRITERIA, make_criterion
 from prunescope.pruning.schedule import SCHEDULE_KINDS, step_epochs
 from prunescope.pruning.target import check_target
 
@@ -54,9 +54,9 @@ class PruningOptions:
 
     def problems(self) -> list[str]:
         """Every invalid option, one phrase each (empty when valid)."""
-        from prunescope.pruning.api import make_criterion
-
-        problems = []
+        problems = type_problems(self)
+        if problems:
+            return problems
         if self.method not in CRITERIA:
             problems.append(f"unknown method {self.method!r} (valid: {', '.join(CRITERIA)})")
         else:
@@ -100,11 +100,17 @@ class ScheduleOptions:
 
     def __post_init__(self) -> None:
         if self.at_epochs is not None:
-            object.__setattr__(self, "at_epochs", tuple(int(e) for e in self.at_epochs))
+            epochs = self.at_epochs if isinstance(self.at_epochs, list | tuple) else [self.at_epochs]
+            if all(isinstance(e, int) and not isinstance(e, bool) for e in epochs):
+                object.__setattr__(self, "at_epochs", tuple(epochs))
 
     def problems(self) -> list[str]:
         """Every invalid option, one phrase each."""
-        problems = []
+        problems = type_problems(self, "schedule.")
+        if self.at_epochs is not None and not isinstance(self.at_epochs, tuple):
+            problems.append(f"schedule.at_epochs must be a list of integers or null, got {self.at_epochs!r}")
+        if problems:
+            return problems
         if self.steps < 1:
             problems.append(f"schedule.steps must be >= 1, got {self.steps}")
         if self.kind not in SCHEDULE_KINDS:
@@ -145,7 +151,9 @@ class FinetuneOptions:
 
     def problems(self) -> list[str]:
         """Every invalid option, one phrase each."""
-        problems = []
+        problems = type_problems(self, "finetune.")
+        if problems:
+            return problems
         if not self.lr > 0:
             problems.append(f"finetune.lr must be > 0, got {self.lr}")
         if self.schedule not in FINETUNE_SCHEDULES:
@@ -179,7 +187,9 @@ class DistillOptions:
 
     def problems(self) -> list[str]:
         """Every invalid option, one phrase each."""
-        problems = []
+        problems = type_problems(self, "distill.")
+        if problems:
+            return problems
         if not 0.0 <= self.alpha <= 1.0:
             problems.append(f"distill.alpha must be in [0, 1], got {self.alpha}")
         if not self.temperature > 0:
@@ -212,7 +222,9 @@ class LayerOptions:
 
     def problems(self) -> list[str]:
         """Every invalid option, one phrase each."""
-        problems = []
+        problems = type_problems(self, "layers.")
+        if problems:
+            return problems
         levels = self.levels
         if not (
             levels == "auto" or (isinstance(levels, int) and not isinstance(levels, bool) and levels >= 0)
@@ -281,6 +293,29 @@ class PruningConfig(PruningOptions):
     def with_method_options(self, **defaults: Any) -> PruningConfig:
         """A copy whose ``method_options`` get ``defaults`` for keys they do not set."""
         return dataclasses.replace(self, method_options={**defaults, **self.method_options})
+
+
+NUMBER_KINDS = {"float": ((int, float), "a number"), "int": ((int,), "an integer")}
+
+
+def type_problems(options: Any, prefix: str = "") -> list[str]:
+    """``<prefix><field> must be a number, got 'abc'`` for every numeric field of the dataclass ``options`` whose
+    value is not a number (``int``, ``float``, ``int | float``, ``... | None`` annotations; ``bool`` is no number)."""
+    problems = []
+    for spec in dataclasses.fields(options):
+        parts = {part.strip() for part in str(spec.type).split("|")}
+        nullable = "None" in parts
+        kind = NUMBER_KINDS["int"] if parts - {"None"} == {"int"} else None
+        if parts - {"None"} in ({"float"}, {"int", "float"}):
+            kind = NUMBER_KINDS["float"]
+        value = getattr(options, spec.name)
+        if kind is None or (nullable and value is None):
+            continue
+        if isinstance(value, bool) or not isinstance(value, kind[0]):
+            problems.append(
+                f"{prefix}{spec.name} must be {kind[1]}{' or null' if nullable else ''}, got {value!r}"
+            )
+    return problems
 
 
 def raise_problems(what: str, problems: list[str]) -> None:

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from prunescope.fp32 import as_fp32, full_precision
 from prunescope.pruning.groups import ChannelUnit, Member
 
 
@@ -180,7 +181,8 @@ def collect_statistics(
     batches: int,
     with_covariance: bool = True,
 ) -> dict[str, FeatureStatistics]:
-    """One no-grad eval pass accumulating :class:`FeatureStatistics` of every reader's view of its input.
+    """One no-grad eval pass accumulating :class:`FeatureStatistics` of every reader's view of its input, in fp32
+    (autocast off, low-precision inputs cast up: the same statistics under any trainer precision).
 
     Args:
         model: Network to run (its training mode is restored and its hooks removed afterwards).
@@ -209,10 +211,10 @@ def collect_statistics(
         for key, reader in readers.items():
             handles.append(reader.module.register_forward_pre_hook(make_hook(key, reader)))
         model.eval()
-        with torch.no_grad():
+        with torch.no_grad(), full_precision():  # fp32 statistics, also inside a bf16-mixed fit
             seen = 0
             for images in _batches(calibration, batches):
-                model(images.to(device))
+                model(as_fp32(images.to(device)))
                 seen += 1
         if seen == 0:
             raise ValueError("calibration yielded no batches")

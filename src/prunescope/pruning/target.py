@@ -29,6 +29,33 @@ TOLERANCE = 0.005  # largest accepted |achieved - asked| fraction (0.5 points)
 RATIO_CEILING = 1.0 - 1e-9  # largest channel ratio probed (ratios are in [0, 1))
 
 
+class UnreachableRatio(ValueError):
+    """``pruning.ratio`` asks for more than the network can lose: every layer keeps ``min_channels`` (rounded up to
+    ``round_to``) and output / ignored layers are never pruned (:func:`removable_fraction`)."""
+
+
+def removable_fraction(
+    model: nn.Module,
+    example_inputs: torch.Tensor,
+    units: Sequence[ChannelUnit],
+    limits: Limits,
+    target: str = "channels",
+) -> float:
+    """Largest fraction of the ``target`` count any selection removes: every unit down to its floor.
+
+    ``channels``: ``sum_u w_u m_u / sum_u w_u C_u`` with ``m_u`` = :meth:`Limits.max_removal` of the unit's ``C_u``
+    channels; ``params`` / ``macs``: the exact counts with every unit at its floor (layers outside ``units``, the
+    output and ignored ones, keep all theirs). Scores play no part, so this is known before any training.
+    """
+    if not units:
+        return 0.0
+    if target == "channels":
+        total = sum(unit.weight * unit.channels for unit in units)
+        return sum(unit.weight * limits.max_removal(unit.channels) for unit in units) / total
+    removal = {unit.name: list(range(limits.max_removal(unit.channels))) for unit in units}
+    return PlanCost(model, example_inputs, units).drop(removal, target)
+
+
 @dataclass(frozen=True)
 class TargetMatch:
     """Channel ratio found for a cost target.

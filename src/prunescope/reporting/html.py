@@ -375,7 +375,7 @@ def _run_details(row: Mapping[str, Any]) -> str:
     if not is_completed(row):
         error = str(row.get("run.error") or "no error recorded")
         parts.append(f'<pre class="error">{html.escape(error)}</pre>')
-    overrides = run_files.overrides(folder)
+    overrides = run_files.overrides(folder) or [str(o) for o in row.get("run.overrides") or []]
     parts.append(
         "<p>Overrides:</p><pre>"
         + (html.escape("\n".join(overrides)) if overrides else "(none recorded)")

@@ -13,7 +13,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from prunescope.reporting import run_files
 from prunescope.reporting.collect import is_completed
+from prunescope.reporting.markdown import markdown_table
 from prunescope.reporting.pareto import front_rows
 from prunescope.reporting.summary import (
     TABLE_KEYS,
@@ -259,14 +261,29 @@ def failed_rows(
     return out
 
 
+def failed_job_lines(rows: Iterable[Mapping[str, Any]], max_error_chars: int = 300) -> list[str]:
+    """One line per job that did not complete, for ``prunescope-report``'s text summary: ``failed <name>: <error>``,
+    the job's overrides added (a job without ``metrics.json`` has them in its error already)."""
+    lines = []
+    for row in rows:
+        if is_completed(row):
+            continue
+        error = " ".join(
+            str(row.get("run.error") or f"status {row.get('run.status')!r}, no error recorded").split()
+        )
+        if "run.overrides" not in row:
+            if len(error) > max_error_chars:
+                error = error[: max_error_chars - 3] + "..."
+            overrides = run_files.overrides(run_files.run_folder(row))
+            error += f" (overrides: {' '.join(overrides)})" if overrides else ""
+        lines.append(f"failed {row.get('run.name')}: {error}")
+    return lines
+
+
 NOTE = (
     "Mean over n seeds (± sample std when n > 1). FLOPs = 2·MACs. Quality in %, Δ in points vs. the baseline. "
     "Best per column in bold (lowest Params/FLOPs, highest quality/Sp2PS/speed-up); the baseline row is not ranked."
 )
-
-
-def _md_row(cells: Sequence[str]) -> str:
-    return "| " + " | ".join(cells) + " |"
 
 
 FRONT_HEADER = ("Name", "Method", "Ratio", "Seed", "Quality %", "MACs (M)", "Sp2PS")
@@ -281,7 +298,7 @@ def _markdown_front(rows: Sequence[Mapping[str, Any]]) -> list[str]:
     lines = ["## Pareto front", "", "Runs no other run beats on both pruned quality and MACs.", ""]
     for (model, data), front in fronts.items():
         metric = quality_metric(front)
-        lines += [f"### {model} on {data}", "", _md_row(FRONT_HEADER), _md_row(["---"] * 4 + ["---:"] * 3)]
+        body = []
         for row in front:
             sp2ps = as_number(row.get("sp2ps.score"))
             cells = [
@@ -293,8 +310,8 @@ def _markdown_front(rows: Sequence[Mapping[str, Any]]) -> list[str]:
                 f"{row['pruned.macs'] * 1e-6:.4g}",
                 MISSING if sp2ps is None else f"{sp2ps:.3f}",
             ]
-            lines.append(_md_row(cells))
-        lines.append("")
+            body.append(cells)
+        lines += [f"### {model} on {data}", "", markdown_table(FRONT_HEADER, body, "llllrrr"), ""]
     return lines
 
 
@@ -304,18 +321,13 @@ def render_markdown(
     """Markdown document: one table per (model, data), the "Pareto front" runs, then the "Failed runs" section."""
     lines = ["# PruneScope results", "", NOTE, ""]
     for table in build_tables(summary, baselines, MARKDOWN):
-        lines += [f"## {table.model} on {table.data}", "", _md_row(table.header)]
-        lines.append(_md_row(["---", *["---:"] * (len(table.header) - 1)]))
-        if table.baseline is not None:
-            lines.append(_md_row(table.baseline))
-        lines += [_md_row(cells) for cells in table.body]
-        lines.append("")
+        body = ([table.baseline] if table.baseline is not None else []) + list(table.body)
+        lines += [f"## {table.model} on {table.data}", "", markdown_table(table.header, body), ""]
     lines += _markdown_front(rows)
     failed = failed_rows(rows, MARKDOWN)
     lines += ["## Failed runs", ""]
     if failed:
-        lines += [_md_row(FAILED_HEADER), _md_row(["---"] * len(FAILED_HEADER))]
-        lines += [_md_row(cells) for cells in failed]
+        lines.append(markdown_table(FAILED_HEADER, failed, "l" * len(FAILED_HEADER)))
     else:
         lines.append("None.")
     return "\n".join(lines) + "\n"

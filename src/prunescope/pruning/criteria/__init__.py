@@ -1,5 +1,7 @@
 """Channel-importance criteria, one class per file; ``CRITERIA`` maps method names to classes."""
 
+import inspect
+
 from prunescope.pruning.criteria.base import Criterion
 from prunescope.pruning.criteria.bn_scale import BNScaleCriterion
 from prunescope.pruning.criteria.fpgm import FPGMCriterion
@@ -24,6 +26,23 @@ CRITERIA: dict[str, type[Criterion]] = {
     )
 }
 
+
+def make_criterion(method: str, options: dict | None = None) -> Criterion:
+    """Instantiate the criterion ``method`` with its ``options``.
+
+    Raises:
+        ValueError: Unknown method or option (the message lists the valid ones).
+    """
+    if method not in CRITERIA:
+        raise ValueError(f"unknown pruning method {method!r}; valid: {', '.join(CRITERIA)}")
+    cls = CRITERIA[method]
+    valid = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
+    unknown = sorted(set(options or {}) - set(valid))
+    if unknown:
+        raise ValueError(f"unknown option(s) {unknown} for method {method!r}; valid: {valid or 'none'}")
+    return cls(**(options or {}))
+
+
 __all__ = [
     "CRITERIA",
     "BNScaleCriterion",
@@ -35,4 +54,5 @@ __all__ = [
     "PCANCICriterion",
     "RandomCriterion",
     "TaylorCriterion",
+    "make_criterion",
 ]

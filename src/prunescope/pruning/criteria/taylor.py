@@ -9,6 +9,7 @@ import torch.nn.functional as F
 import torch_pruning as tp
 from torch import nn
 
+from prunescope.fp32 import as_fp32, full_precision
 from prunescope.pruning.criteria.base import Criterion
 from prunescope.pruning.groups import ChannelUnit
 
@@ -44,11 +45,11 @@ class TaylorCriterion(Criterion):
         model.eval()
         seen = 0
         try:
-            with torch.enable_grad():
+            with torch.enable_grad(), full_precision():  # fp32 gradients under any trainer precision
                 for index, (images, targets) in enumerate(calibration):
                     if index >= batches:
                         break
-                    logits = model(images.to(device))
+                    logits = model(as_fp32(images.to(device)))
                     loss = F.cross_entropy(logits, targets.to(device).long(), ignore_index=self.ignore_index)
                     for total, grad in zip(
                         sums, torch.autograd.grad(loss, weights, allow_unused=True), strict=True

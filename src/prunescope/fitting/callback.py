@@ -3,10 +3,12 @@
 Per fine-tune fit:
 
 1. ``on_fit_start``: switch on distillation from the frozen baseline (``distill.alpha > 0``) and install the
-   fine-tune LR schedule (:mod:`prunescope.pruning.finetune`).
+   fine-tune LR schedule (:mod:`prunescope.fitting.finetune_optimizer`).
 2. ``on_train_epoch_start`` of each scheduled epoch: score the current model (calibration = ``calibration_batches``
    training batches) and remove filters with :func:`prunescope.pruning.prune`, then rebuild optimizer and LR
-   scheduler for the new parameters; the LR restarts at ``finetune.lr``.
+   scheduler for the new parameters; the LR restarts at ``finetune.lr``. Before the first step, a ``ratio`` that
+   ``min_channels`` / ``round_to`` and the never-pruned layers put out of reach on the network as it is then (after
+   any U-Net level removal) fails the fit before any fine-tuning (:func:`prunescope.pruning.api.check_reachable`).
 
 Step ``i`` reaches the cumulative ratio ``c_i`` of the schedule: a fraction of the count ``pruning.target`` names
 (prunable filters, parameters or MACs) as the network had it before its first filter step (see
@@ -19,7 +21,7 @@ previous steps (``a = c_{i-1}`` whenever earlier steps hit their target exactly;
 Each step builds one dependency graph (inside ``prune``). Every operation is appended to
 ``pl_module.pruning_record`` (saved in checkpoints and replayed on load); :attr:`PruningCallback.progress` is the
 callback's ``state_dict``, so a resumed fit continues the schedule without repeating steps. Under DDP rank 0 does
-each step and the other ranks replay it; the DDP wrapper is then rebuilt (:mod:`prunescope.pruning.distributed`).
+each step and the other ranks replay it; the DDP wrapper is then rebuilt (:mod:`prunescope.fitting.distributed`).
 """
 
 from __future__ import annotations
@@ -35,10 +37,11 @@ import pytorch_lightning as pl
 import torch
 from torch import nn
 
+from prunescope.fitting.distributed import check_strategy, prune_on_rank_zero, rewrap_ddp
+from prunescope.fitting.finetune_optimizer import install_finetune_optimizer
+from prunescope.fp32 import as_fp32, full_precision
 from prunescope.progress import log_pruning_step
-from prunescope.pruning.api import PruningResult, prune
-from prunescope.pruning.distributed import check_strategy, prune_on_rank_zero, rewrap_ddp
-from prunescope.pruning.finetune import install_finetune_optimizer
+from prunescope.pruning.api import PruningResult, check_reachable, prune
 from prunescope.pruning.options import PruningConfig
 from prunescope.pruning.schedule import cumulative_ratios, step_epochs, step_ratio
 
@@ -173,7 +176,7 @@ class PruningCallback(pl.Callback):
                     f"PruningCallback needs a module with {attribute!r} (prunescope.modules.TaskModule); "
                     f"got {type(pl_module).__name__}"
                 )
-        check_strategy(trainer)  # world_size > 1: ddp (steps decided on rank 0, see pruning/distributed.py)
+        check_strategy(trainer)  # world_size > 1: ddp (steps decided on rank 0, see fitting/distributed.py)
         max_epochs = trainer.max_epochs
         if max_epochs is None or max_epochs < 1:
             raise ValueError(f"PruningCallback needs a finite trainer.max_epochs, got {max_epochs}")
@@ -222,17 +225,22 @@ class PruningCallback(pl.Callback):
     # ------------------------------------------------------------------------------------------- one step
     def _prune_step(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         progress = self.progress
+        if progress.steps_done == 0:  # a ratio out of this network's reach fails before any fine-tuning
+            with full_precision():
+                example = as_fp32(self._example_input(trainer, pl_module))
+                check_reachable(pl_module.net, self.config.step_options(), example)
         goal = self.cumulative[progress.steps_done]
         ratio = step_ratio(min(progress.target_removed, goal), goal)
         start = time.perf_counter()
 
         def decide() -> PruningResult:
-            return prune(
-                pl_module.net,
-                self._example_input(trainer, pl_module),
-                calibration=self._calibration_loader(trainer),
-                **dataclasses.asdict(self.config.step_options(ratio=ratio)),
-            )
+            with full_precision():  # scores from fp32 statistics, whatever the trainer's precision
+                return prune(
+                    pl_module.net,
+                    self.config.step_options(ratio=ratio),
+                    as_fp32(self._example_input(trainer, pl_module)),
+                    self._calibration_loader(trainer),
+                )
 
         result = prune_on_rank_zero(pl_module.net, decide) if trainer.world_size > 1 else decide()
         pl_module.pruning_record.extend(copy.deepcopy(result.record))

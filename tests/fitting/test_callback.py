@@ -14,13 +14,13 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 from torch.utils.data import TensorDataset
 
 from prunescope.data.digit_scenes import DigitScenesDataModule
+from prunescope.fitting.callback import PruningCallback
 from prunescope.metrics.efficiency import count_macs
 from prunescope.models.unet import UNet
 from prunescope.models.vgg16 import VGG16
 from prunescope.modules import ClassificationModule, SegmentationModule
 from prunescope.progress import format_count
-from prunescope.pruning import PruningConfig, prunable_units, prune, replay
-from prunescope.pruning.callback import PruningCallback
+from prunescope.pruning import PruningConfig, PruningOptions, prunable_units, prune, replay
 
 NUM_CLASSES = 11
 FINETUNE_LR = 0.01
@@ -295,7 +295,7 @@ def test_step_interval_cosine_spans_the_segment_in_optimizer_steps() -> None:
 def test_distillation_needs_the_baseline_as_teacher() -> None:
     baseline = tiny_module().net
     module = tiny_module()
-    result = prune(module.net, torch.randn(1, 3, 16, 16), method="l1", ratio=0.2)
+    result = prune(module.net, PruningOptions(method="l1", ratio=0.2), torch.randn(1, 3, 16, 16))
     module.pruning_record.extend(result.record)
     trainer = make_trainer([make_callback(schedule={"steps": 1}, distill={"alpha": 0.3})], max_epochs=1)
     with pytest.raises(RuntimeError, match="needs the baseline network as teacher"):

@@ -52,7 +52,7 @@ def prune_on_rank_zero(net: nn.Module, decide: Callable[[], PruningResult]) -> P
 
     Args:
         net: this rank's replica (identical on every rank before the call).
-        decide: runs the step on rank 0 (e.g. ``lambda: prune(net, example, calibration=..., ...)``).
+        decide: runs the step on rank 0 (e.g. ``lambda: prune(net, options, example, calibration)``).
 
     Returns:
         Rank 0's result, on every rank.

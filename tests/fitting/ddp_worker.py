@@ -23,12 +23,12 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.strategies import DDPStrategy
 
 from prunescope.data.digit_scenes import DigitScenesDataModule
+from prunescope.fitting.callback import PruningCallback
+from prunescope.fitting.distributed import parameter_digest
 from prunescope.metrics.sp2ps import Sp2PS
 from prunescope.models.unet import UNet
 from prunescope.modules import SegmentationModule
 from prunescope.pruning import PruningConfig
-from prunescope.pruning.callback import PruningCallback
-from prunescope.pruning.distributed import parameter_digest
 
 NUM_CLASSES = 11
 MAX_EPOCHS = 4

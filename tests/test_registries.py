@@ -1,0 +1,64 @@
+"""Registries and config groups name the same things: every registered model, criterion and CAM method has its YAML
+(file name = registry key = CLI value) and every YAML option is registered."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hydra.utils import get_class
+from omegaconf import OmegaConf
+from torch import nn
+
+from prunescope.cam import CAM_METHODS
+from prunescope.models import MODELS, Network, NetworkContractError, build_model, check_network
+from prunescope.pruning import CRITERIA
+from support import CONFIG_DIR, TINY_MODELS
+
+
+def options(group: str, *not_options: str) -> dict[str, Path]:
+    """The group's selectable YAML files by name, without the ``base*`` files they build on and ``not_options``."""
+    return {
+        path.stem: path
+        for path in (CONFIG_DIR / group).glob("*.yaml")
+        if not path.stem.startswith("base") and path.stem not in not_options
+    }
+
+
+def test_every_model_has_its_yaml_building_that_class() -> None:
+    yamls = options("model")
+    assert set(yamls) == set(MODELS)
+    for name, path in yamls.items():
+        assert get_class(OmegaConf.load(path).net._target_) is MODELS[name], name
+
+
+def test_every_criterion_has_its_yaml_naming_that_method() -> None:
+    yamls = options("pruning", "none")  # none: no pruning, no criterion
+    assert set(yamls) == set(CRITERIA)
+    for name, path in yamls.items():
+        assert OmegaConf.load(path).method == name
+
+
+def test_every_cam_method_has_its_yaml_naming_that_method() -> None:
+    yamls = options("cam")
+    assert set(yamls) == set(CAM_METHODS)
+    for name, path in yamls.items():
+        assert OmegaConf.load(path).method == name
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_every_registered_model_keeps_the_network_contract(name: str) -> None:
+    net = build_model(name, **TINY_MODELS[name])  # build_model checks it; isinstance reads the same protocol
+    assert isinstance(net, Network)
+    net.get_submodule(net.cam_target_layer)
+
+
+def test_a_network_without_the_contract_is_named_in_one_line() -> None:
+    net = nn.Sequential(nn.Conv2d(3, 4, 1))
+    net.task = "segmentation"
+    with pytest.raises(NetworkContractError) as raised:
+        check_network(net)
+    message = str(raised.value)
+    assert "\n" not in message
+    assert message.startswith("Sequential is not a PruneScope network: it has no cam_target_layer, ")
+    assert "output_layer_names, channel_ties" in message and "task" not in message.split("has no")[1]
