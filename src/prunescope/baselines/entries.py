@@ -119,6 +119,11 @@ def _read_json(path: Path) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def read_provenance(folder: Path) -> dict[str, Any]:
+    """``folder/provenance.json`` as a dict; empty when it is missing or unreadable."""
+    return _read_json(folder / PROVENANCE_NAME)
+
+
 def _size(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
@@ -145,7 +150,7 @@ def _info(key: str, path: Path, building: bool) -> EntryInfo:
         status=status,
         config=_read_json(path / CONFIG_NAME),
         metrics=_read_json(path / METRICS_NAME),
-        provenance=_read_json(path / PROVENANCE_NAME),
+        provenance=read_provenance(path),
         size_bytes=_size(path),
     )
 

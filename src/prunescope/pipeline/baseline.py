@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
@@ -24,7 +23,7 @@ from prunescope.atomic_write import write_json_atomic
 from prunescope.baselines import BaselineCache, baseline_key
 from prunescope.baselines.cache import CKPT_NAME as BASELINE_CKPT
 from prunescope.baselines.cache import PROVENANCE_NAME, NotCached
-from prunescope.baselines.entries import code_version, now_iso
+from prunescope.baselines.entries import code_version, now_iso, read_provenance
 from prunescope.baselines.locks import DEFAULT_STALE_AFTER_S
 from prunescope.baselines.material import baseline_key_material, early_stop_reason
 from prunescope.checkpoints import (
@@ -111,22 +110,18 @@ def epochs_done(trainer: pl.Trainer) -> int:
 def write_provenance(cfg: DictConfig, out_dir: Path, **values: Any) -> dict[str, Any]:
     """Merge ``values`` into ``out_dir/provenance.json`` (created with the key, date, code version, model, data,
     precision and run dir on first write); returns the whole record."""
-    path = out_dir / PROVENANCE_NAME
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        record = {
-            "key": baseline_key(baseline_key_material(cfg)),
-            "created": now_iso(),
-            **code_version(cfg.paths.root_dir),
-            "model": str(cfg.model.net.get("_target_", "?")).rsplit(".", 1)[-1],
-            "data": str(cfg.data.get("_target_", "?")).rsplit(".", 1)[-1],
-            "max_epochs": cfg.trainer.get("max_epochs"),
-            "precision": cfg.trainer.get("precision"),
-            "run_dir": str(cfg.paths.output_dir),
-        }
+    record = read_provenance(out_dir) or {
+        "key": baseline_key(baseline_key_material(cfg)),
+        "created": now_iso(),
+        **code_version(cfg.paths.root_dir),
+        "model": str(cfg.model.net.get("_target_", "?")).rsplit(".", 1)[-1],
+        "data": str(cfg.data.get("_target_", "?")).rsplit(".", 1)[-1],
+        "max_epochs": cfg.trainer.get("max_epochs"),
+        "precision": cfg.trainer.get("precision"),
+        "run_dir": str(cfg.paths.output_dir),
+    }
     record.update(values)
-    write_json_atomic(path, record)
+    write_json_atomic(out_dir / PROVENANCE_NAME, record)
     return record
 
 
@@ -295,18 +290,11 @@ class BaselineOrigin:
         return self.how in ("trained here", "tested here")
 
 
-def _read_provenance(folder: Path) -> dict[str, Any]:
-    try:
-        return json.loads((folder / PROVENANCE_NAME).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-
-
 def _build_cached(cfg: DictConfig, datamodule: pl.LightningDataModule, build_dir: Path) -> dict[str, Any]:
     """Train and test the baseline in the cache's build folder; a fit that ended before ``max_epochs`` is moved to
     ``<run dir>/baseline`` and reported with :class:`NotCached` (it never enters the cache)."""
     metrics = train_baseline(cfg, datamodule, build_dir)
-    reason = early_stop_reason(cfg, _read_provenance(build_dir).get("epochs_done"))
+    reason = early_stop_reason(cfg, read_provenance(build_dir).get("epochs_done"))
     if reason is not None:
         run_baseline = Path(cfg.paths.output_dir) / "baseline"
         run_baseline.mkdir(parents=True, exist_ok=True)
@@ -324,7 +312,7 @@ def _train_in_run_dir(cfg: DictConfig, datamodule: pl.LightningDataModule) -> tu
     if (
         cfg.get("resume", True)
         and (out_dir / BASELINE_CKPT).is_file()
-        and _read_provenance(out_dir).get("key") == key
+        and read_provenance(out_dir).get("key") == key
     ):
         return test_baseline(cfg, datamodule, out_dir), "tested here"
     return train_baseline(cfg, datamodule, out_dir), "trained here"
@@ -367,7 +355,7 @@ def _load_or_build(parts: RunParts) -> tuple[TaskModule, dict[str, Any], Baselin
         else:
             load_checkpoint_into(module, entry.ckpt_path)
             how = ("tested here" if retested else "trained here") if entry.created else "cache"
-            provenance = _read_provenance(entry.path)
+            provenance = read_provenance(entry.path)
             return (
                 module,
                 dict(entry.metrics),
@@ -376,14 +364,12 @@ def _load_or_build(parts: RunParts) -> tuple[TaskModule, dict[str, Any], Baselin
                 ),
             )
     else:
-        if cfg.baseline.get("cache"):
-            log.warning("baseline: not cached, %s", not_cached)
         metrics, how = _train_in_run_dir(cfg, datamodule)
         source = Path(cfg.paths.output_dir) / "baseline"
     if not_cached is not None and cfg.baseline.get("cache"):
         log.warning("baseline: not put into the cache: %s", not_cached)
     load_checkpoint_into(module, source / BASELINE_CKPT)
-    provenance = _read_provenance(source)
+    provenance = read_provenance(source)
     origin = BaselineOrigin(
         str(source / BASELINE_CKPT),
         how,
