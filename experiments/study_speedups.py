@@ -4,7 +4,8 @@ A run times its pruned model against the baseline interleaved, but a study's job
 other jobs, so those figures carry the load of the moment. This loads each run's pruned checkpoint and its
 baseline, times both with :func:`prunescope.metrics.efficiency.compare_latency` (eager, eval mode, ``no_grad``,
 interleaved) at one batch size and thread count, and prints one line per (method, ratio): the speed-up as mean ±
-half the range over seeds, with the MAC ratio beside it.
+std over seeds (sample standard deviation, n − 1), with the mean MAC ratio (baseline / pruned) of the same runs
+beside it.
 
 Usage: ``python experiments/study_speedups.py outputs/vgg16_cifar10/headline outputs/vgg16_cifar10/classic
 [--batch 1] [--threads 2] [--repeats 50]``
@@ -13,6 +14,7 @@ Usage: ``python experiments/study_speedups.py outputs/vgg16_cifar10/headline out
 from __future__ import annotations
 
 import argparse
+import statistics
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
@@ -67,16 +69,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         mac_ratio = count_macs(baselines[source], example) / count_macs(pruned.net, example)
         groups[(method_label(row, show_scope), float(row["run.ratio"]))].append((speedup, mac_ratio))
     print(
-        f"Speed-up, eager, batch {args.batch}, {args.threads} threads, median of {args.repeats} interleaved runs"
+        f"Speed-up, eager, batch {args.batch}, {args.threads} threads, median of {args.repeats} interleaved runs; "
+        "mean ± std over seeds"
     )
     print()
     body = []
     for (method, ratio), values in sorted(groups.items(), key=lambda item: (item[0][1], item[0][0])):
         speedups = [s for s, _ in values]
-        mean = sum(speedups) / len(speedups)
-        spread = f" ± {(max(speedups) - min(speedups)) / 2:.2f}" if len(speedups) > 1 else ""
+        mean = statistics.fmean(speedups)
+        spread = f" ± {statistics.stdev(speedups):.2f}" if len(speedups) > 1 else ""
+        mac_ratio = statistics.fmean(m for _, m in values)  # the group's mean, not its first run's
         body.append(
-            [method, f"{100 * ratio:.1f} %", f"{mean:.2f}{spread}", f"{values[0][1]:.2f}", str(len(values))]
+            [method, f"{100 * ratio:.1f} %", f"{mean:.2f}{spread}", f"{mac_ratio:.2f}", str(len(values))]
         )
     print(markdown_table(["method", "ratio", "speed-up ×", "MAC ratio ×", "n"], body))
     return 0

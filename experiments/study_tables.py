@@ -4,11 +4,16 @@ Usage: ``python experiments/study_tables.py outputs/segnet_camvid [--classes cam
 
 1. the baseline: test quality, pixel accuracy and per-class IoU (all runs share one cached baseline);
 2. one row per (method, target, ratio): achieved params / FLOPs drop, quality and its change, Sp2PS, speed-up, as
-   mean ± spread over seeds, where the spread is half the range (max − min) / 2 and ``n`` counts the seeds;
+   mean ± std over seeds (sample standard deviation, n − 1; the one spread convention of every study table) and
+   ``n`` counts the seeds;
 3. with ``--sp2ps-variants``: Sp2PS per (method, ratio) for the run's own score and each re-scored variant
    (``<run dir>/sp2ps_<name>/sp2ps.json``, written by ``prunescope-sp2ps``), the share of pairs each variant left
    out (both CAMs constant), and with ``--plot PATH`` a figure of quality and every Sp2PS variant against the
    ratio, one line per method.
+
+The baseline and method tables are the same code as the RESULTS tables that ``experiments/check_results.py``
+re-derives from a study's committed ``report/results.csv`` (``check_results.py --write`` writes them into RESULTS.md);
+this script builds them from the runs' metrics.json files instead.
 """
 
 from __future__ import annotations
@@ -21,67 +26,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from check_results import baseline_table, mean_spread, method_table  # experiments/, beside this script
+
 from prunescope.data.camvid import CAMVID_CLASSES
 from prunescope.reporting import collect_runs, is_completed
 from prunescope.reporting.markdown import markdown_table
-from prunescope.reporting.summary import method_label, mixes_scopes
 
 CLASS_NAMES = {"camvid": list(CAMVID_CLASSES)}
-COLUMNS = (
-    ("drop.params_pct", "params ↓%", 1.0, 1),
-    ("drop.macs_pct", "FLOPs ↓%", 1.0, 1),
-    ("pruned.{q}", "{Q} %", 100.0, 1),
-    ("delta.{q}", "Δ{Q} (points)", 100.0, 1),
-    ("sp2ps.score", "Sp2PS", 1.0, 3),
-    ("speedup", "speed-up ×", 1.0, 2),
-)
-
-
-def mean_spread(values: Sequence[float], scale: float, digits: int) -> str:
-    """``mean ± (max − min)/2`` of ``values`` times ``scale`` (just the mean for one value)."""
-    scaled = [v * scale for v in values]
-    mean = statistics.fmean(scaled)
-    if len(scaled) == 1:
-        return f"{mean:.{digits}f}"
-    return f"{mean:.{digits}f} ± {(max(scaled) - min(scaled)) / 2:.{digits}f}"
-
-
-def baseline_table(rows: Sequence[Mapping[str, Any]], classes: Sequence[str] | None) -> str:
-    """The shared baseline's test metrics (first completed row; all rows of a study share it)."""
-    row = rows[0]
-    q = row["quality.metric"]
-    lines = [
-        f"Baseline (test): {q} {100 * row[f'baseline.{q}']:.1f} %"
-        + (f", pixel accuracy {100 * row['baseline.pixel_acc']:.1f} %" if "baseline.pixel_acc" in row else "")
-        + f", {row['baseline.params'] / 1e6:.2f} M params, {2 * row['baseline.macs'] / 1e9:.3f} GFLOPs",
-    ]
-    per_class = row.get("baseline.iou_per_class")  # None for a class in neither masks nor predictions: "–"
-    if per_class:
-        names = list(classes) if classes else [str(i) for i in range(len(per_class))]
-        cells = ["–" if v is None else f"{100 * v:.1f}" for v in per_class]
-        lines += ["", markdown_table(names, [cells], "r" * len(names))]
-    return "\n".join(lines)
-
-
-def method_table(rows: Sequence[Mapping[str, Any]]) -> str:
-    """One line per (method, scope, target, ratio, U-Net levels asked), mean ± spread over seeds; the method names
-    its scope (``l1 (local)``) when the rows hold more than one."""
-    q = rows[0]["quality.metric"]
-    show_scope = mixes_scopes(rows)
-    groups: dict[tuple, list[Mapping[str, Any]]] = defaultdict(list)
-    for row in rows:
-        groups[(method_label(row, show_scope), row.get("run.target"), row["run.ratio"])].append(row)
-    header = ["method", "target", "asked", *(title.format(Q=q) for _, title, _, _ in COLUMNS), "n (seeds)"]
-    body = []
-    for (method, target, ratio), group in sorted(groups.items(), key=lambda item: (item[0][2], item[0][0])):
-        cells = [method, str(target), f"{100 * ratio:.1f} %"]
-        for key, _, scale, digits in COLUMNS:
-            values = [float(r[key.format(q=q)]) for r in group if r.get(key.format(q=q)) is not None]
-            cells.append(mean_spread(values, scale, digits) if values else "–")
-        seeds = sorted(r.get("run.seed") for r in group)
-        cells.append(f"{len(group)} ({', '.join(str(s) for s in seeds)})")
-        body.append(cells)
-    return markdown_table(header, body, "ll" + "r" * (len(header) - 2))
 
 
 def variant_scores(
@@ -116,7 +67,7 @@ def skipped_table(rows: Sequence[Mapping[str, Any]], names: Sequence[str]) -> st
 
 
 def variant_table(rows: Sequence[Mapping[str, Any]], names: Sequence[str]) -> str:
-    """One line per (method, ratio): quality and the Sp2PS of every variant, mean ± spread over seeds."""
+    """One line per (method, ratio): quality and the Sp2PS of every variant, mean ± std over seeds."""
     q = rows[0]["quality.metric"]
     groups: dict[tuple, list[Mapping[str, Any]]] = defaultdict(list)
     for row in rows:
@@ -188,7 +139,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not completed:
         print(f"no completed run under {', '.join(args.dirs)}")
         return 1
-    print(baseline_table(completed, CLASS_NAMES.get(args.classes)))
+    line, per_class = baseline_table(completed, CLASS_NAMES.get(args.classes))
+    print(line if per_class is None else f"{line}\n\n{per_class}")
     print()
     print(method_table(completed))
     if args.sp2ps_variants:

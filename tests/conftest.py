@@ -11,7 +11,7 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, open_dict
 
 from prunescope.run_dirs import register_resolvers
-from support import CONFIG_DIR, DATA_DIR, REPO_ROOT, SMALL_DATA, SMALL_MODEL
+from support import CONFIG_DIR, DATA_DIR, REPO_ROOT, SMALL_DATA, small_model
 
 register_resolvers()  # conf/ uses ${run_suffix:} and ${project_root:}
 
@@ -24,15 +24,18 @@ def data_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def make_cfg(tmp_path: Path, data_cache_dir: Path) -> Callable[..., DictConfig]:
-    """Compose ``train.yaml`` with overrides; outputs and the baseline cache go under ``tmp_path``."""
+    """Compose ``train.yaml`` (of ``config_dir``, default ``conf/``) with overrides; outputs and the baseline cache
+    go under ``tmp_path``."""
 
-    def _make(*overrides: str, config_name: str = "train", small: bool = True) -> DictConfig:
+    def _make(
+        *overrides: str, config_name: str = "train", small: bool = True, config_dir: Path = CONFIG_DIR
+    ) -> DictConfig:
         GlobalHydra.instance().clear()
         chosen = dict(o.split("=", 1) for o in overrides if "=" in o and "." not in o.split("=", 1)[0])
         extra: list[str] = []
         if small and config_name == "train":
             extra += SMALL_DATA.get(chosen.get("data", "digit_scenes"), [])
-            extra += SMALL_MODEL.get(chosen.get("model", "unet"), [])
+            extra += small_model(chosen.get("model", "unet"))
             extra += [
                 "trainer.max_epochs=1",
                 "trainer.enable_progress_bar=false",
@@ -41,7 +44,7 @@ def make_cfg(tmp_path: Path, data_cache_dir: Path) -> Callable[..., DictConfig]:
                 "efficiency.latency_repeats=2",
                 "logger=none",
             ]
-        with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        with initialize_config_dir(config_dir=str(config_dir), version_base="1.3"):
             cfg = compose(config_name=config_name, overrides=[*extra, *overrides])
         with open_dict(cfg):
             cfg.paths.root_dir = str(REPO_ROOT)

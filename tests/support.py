@@ -33,18 +33,6 @@ SMALL_DATA = {
     ],
     "cifar10": ["data.limit_train=64", "data.limit_val=32", "data.limit_test=32", "data.batch_size=16"],
 }
-# Small widths of each model.
-SMALL_MODEL = {
-    "unet": ["model.net.depth=3", "model.net.base_channels=4"],
-    "smp_unet": [
-        "model.net.encoder_name=resnet18",
-        "model.net.encoder_depth=3",
-        "model.net.decoder_channels=[16,8,4]",
-    ],
-    "deeplabv3plus": ["model.net.decoder_channels=16"],
-    "segnet": ["model.net.width_mult=0.125"],
-    "vgg16": ["model.net.width_mult=0.125"],
-}
 
 
 def requires_data(name: str) -> pytest.MarkDecorator:
@@ -54,11 +42,25 @@ def requires_data(name: str) -> pytest.MarkDecorator:
     )
 
 
-# Constructor arguments of tiny versions of every registered network (pruning unit tests).
+# The one table of small test sizes: constructor arguments of a tiny version of every registered network (a new
+# model adds its row). Unit tests build them with build_model(name, **TINY_MODELS[name]); the composed runs of the
+# tests (conftest's make_cfg) apply the same sizes as overrides, small_model(name). Checked against the registry in
+# tests/models/test_models.py.
 TINY_MODELS = {
-    "unet": dict(num_classes=5, depth=3, base_channels=8),
-    "smp_unet": dict(num_classes=5, encoder_name="resnet18", encoder_depth=3, decoder_channels=(16, 8, 8)),
+    "unet": dict(num_classes=5, depth=3, base_channels=4),
+    # resnet18 keeps the tests fast (the default vgg16_bn encoder: tests/models/test_models.py)
+    "smp_unet": dict(num_classes=5, encoder_name="resnet18", encoder_depth=3, decoder_channels=(16, 8, 4)),
     "deeplabv3plus": dict(num_classes=5, decoder_channels=16),
     "segnet": dict(num_classes=5, width_mult=0.125),
     "vgg16": dict(num_classes=10, width_mult=0.125),
 }
+
+
+def small_model(name: str) -> list[str]:
+    """``TINY_MODELS[name]`` as ``model.net.*`` overrides (``num_classes`` is the data's); ``[]`` for no row."""
+    return [
+        f"model.net.{key}="
+        + (f"[{','.join(map(str, value))}]" if isinstance(value, tuple | list) else str(value))
+        for key, value in TINY_MODELS.get(name, {}).items()
+        if key != "num_classes"
+    ]

@@ -47,6 +47,9 @@ def test_ddp_pruning_run_writes_one_set_of_files(tmp_path: Path) -> None:
     assert values["pruned.params"] < values["baseline.params"]
     assert values["run.baseline_trained_here"] is True
     assert isinstance(values["sp2ps.score"], float) and values["sp2ps.pairs"] > 0
+    # the pruned model before fine-tuning, tested by rank 0 alone after the process group is gone
+    assert isinstance(values["quality.before_finetune"], float)
+    assert isinstance(values["sp2ps.before_finetune"], float)
     assert (run_dir / "sp2ps_cams.png").stat().st_size > 0
     # one set of checkpoints (the fine-tune's last epoch, 2 epochs -> epoch_001, and last.ckpt), written by rank 0
     assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == ["epoch_001.ckpt", "last.ckpt"]

@@ -39,7 +39,7 @@ def test_one_line_per_epoch_with_the_logged_values(caplog: pytest.LogCaptureFixt
     assert len(lines) == 3
     for epoch, line in enumerate(lines, start=1):
         assert re.fullmatch(
-            rf"baseline epoch {epoch}/3 \| train/loss \d\.\d{{4}} \| val/acc \d\.\d{{4}} \| elapsed \d+s \| eta \d+s",
+            rf"baseline epoch {epoch}/3 \| train/loss \d\.\d{{4}} \| val/acc \d\.\d{{4}} \| epoch \d+\.\d+s \| elapsed \d+s \| eta \d+s",
             line,
         ), line
     final = trainer.callback_metrics

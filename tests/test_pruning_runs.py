@@ -10,10 +10,12 @@ import torch
 from omegaconf import open_dict
 
 from prunescope.eval import evaluate
+from prunescope.models import models_for
+from prunescope.pruning import CRITERIA
 from prunescope.train import run
 from support import requires_data
 
-METHODS = ["random", "l1", "l2", "fpgm", "bn_scale", "taylor", "pca_nci", "isd"]
+METHODS = list(CRITERIA)  # every registered criterion
 
 
 @pytest.fixture(scope="module")
@@ -55,11 +57,8 @@ def test_segnet_camvid_every_method(make_cfg, shared_baselines: Path, method: st
 @pytest.mark.parametrize(
     ("model", "data"),
     [
-        ("unet", "digit_scenes"),
-        ("smp_unet", "digit_scenes"),
-        ("deeplabv3plus", "digit_scenes"),
-        ("segnet", "digit_scenes"),
-        ("vgg16", "digits"),
+        *((m, "digit_scenes") for m in models_for("segmentation")),
+        *((m, "digits") for m in models_for("classification")),
     ],
 )
 def test_every_model_prunes_and_scores_sp2ps(make_cfg, model: str, data: str) -> None:

@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import inspect
+import pkgutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -10,6 +13,9 @@ from hydra.utils import get_class
 from omegaconf import OmegaConf
 from torch import nn
 
+import prunescope.models
+import prunescope.pruning.criteria
+from prunescope.benchmarks.sp2ps_cost import MODELS as SP2PS_COST_MODELS
 from prunescope.cam import CAM_METHODS
 from prunescope.models import MODELS, Network, NetworkContractError, build_model, check_network
 from prunescope.pruning import CRITERIA
@@ -62,3 +68,34 @@ def test_a_network_without_the_contract_is_named_in_one_line() -> None:
     assert "\n" not in message
     assert message.startswith("Sequential is not a PruneScope network: it has no cam_target_layer, ")
     assert "output_layer_names, channel_ties" in message and "task" not in message.split("has no")[1]
+
+
+def test_bench_names_registered_models_criteria_and_cam_methods() -> None:
+    """conf/bench.yaml sizes registered models (its ``_target_`` is the registered class) and names registered
+    methods; ``pruning_time.criteria: null`` times every registered criterion."""
+    bench = OmegaConf.load(CONFIG_DIR / "bench.yaml")
+    for name, spec in bench.models.items():
+        assert get_class(spec.net._target_) is MODELS[name], name
+    assert bench.speedup.method in CRITERIA
+    assert bench.pruning_time.criteria is None or set(bench.pruning_time.criteria) <= set(CRITERIA)
+    assert bench.sp2ps.method in CAM_METHODS
+    assert set(SP2PS_COST_MODELS) <= set(MODELS)
+
+
+def test_every_model_size_file_sizes_a_registered_model() -> None:
+    """conf/sizes/model/<experiment>_<model>.yaml: the model is registered and takes every key the file sets."""
+    paths = sorted((CONFIG_DIR / "sizes" / "model").glob("*.yaml"))
+    assert paths
+    for path in paths:
+        model = max((name for name in MODELS if path.stem.endswith(f"_{name}")), key=len, default=None)
+        assert model is not None, f"{path.name} names no registered model"
+        parameters = inspect.signature(MODELS[model].__init__).parameters
+        assert set(OmegaConf.load(path).model.net) <= set(parameters), path.name
+
+
+@pytest.mark.parametrize("package", [prunescope.models, prunescope.pruning.criteria])
+def test_a_new_module_needs_no_import(package) -> None:
+    """Importing the package imports each of its modules, so a new file's ``@register_*`` runs without an import
+    line anywhere else."""
+    for module in pkgutil.iter_modules(package.__path__):
+        assert f"{package.__name__}.{module.name}" in sys.modules, module.name

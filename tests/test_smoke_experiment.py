@@ -9,15 +9,17 @@ import pytest
 from omegaconf import DictConfig
 
 from prunescope.config_checks import ConfigError
+from prunescope.models import models_for
 from prunescope.train import run
 from support import requires_data
 
-SEGMENTATION_MODELS = ["unet", "smp_unet", "deeplabv3plus", "segnet"]
+SEGMENTATION_MODELS = models_for("segmentation")
+CLASSIFIERS = models_for("classification")
 
 
-@pytest.mark.parametrize("model", [*SEGMENTATION_MODELS, "vgg16"])
+@pytest.mark.parametrize("model", [*SEGMENTATION_MODELS, *CLASSIFIERS])
 def test_smoke_runs_with_every_model(make_cfg: Callable[..., DictConfig], model: str) -> None:
-    data = ["data=digits"] if model == "vgg16" else []  # a classifier takes a classification dataset
+    data = ["data=digits"] if model in CLASSIFIERS else []  # a classifier takes a classification dataset
     cfg = make_cfg("experiment=smoke", f"model={model}", *data, "logger=none", small=False)
     values = run(cfg)
     assert values["run.status"] == "completed"

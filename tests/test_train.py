@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 
 from prunescope.config_checks import ConfigError
+from prunescope.models import models_for
 from prunescope.train import run
 from support import REPO_ROOT, requires_data
 
-SEGMENTATION_MODELS = ["unet", "smp_unet", "deeplabv3plus", "segnet"]
+SEGMENTATION_MODELS = models_for("segmentation")
 
 
 @pytest.mark.parametrize("model", SEGMENTATION_MODELS)

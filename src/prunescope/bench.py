@@ -40,6 +40,7 @@ from prunescope.benchmarks.training_overhead import training_overhead
 from prunescope.benchmarks.training_speed import training_speed
 from prunescope.cli_errors import run_command, run_task
 from prunescope.config_checks import ConfigError
+from prunescope.pruning import CRITERIA
 from prunescope.run_dirs import register_resolvers
 
 log = logging.getLogger(__name__)
@@ -173,11 +174,12 @@ def sp2ps_section(cfg: DictConfig, workdir: Path) -> list[dict[str, Any]]:
 
 def pruning_time_section(cfg: DictConfig, workdir: Path) -> list[dict[str, Any]]:
     p = cfg.pruning_time
+    criteria = list(CRITERIA) if p.get("criteria") is None else list(p.criteria)  # null: every registered one
     rows = []
     for name in p.models:
         make_net, shape, classes = net_factory(cfg, name)
         rows += pruning_time(
-            name, make_net, shape, classes, list(p.criteria), float(p.ratio), p.scope, int(p.batch_size),
+            name, make_net, shape, classes, criteria, float(p.ratio), p.scope, int(p.batch_size),
             int(p.calibration_batches), int(p.warmup), int(p.repeats), int(cfg.seed),
         )  # fmt: skip
     return rows

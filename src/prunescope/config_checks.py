@@ -58,10 +58,13 @@ def check_train_config(cfg: DictConfig) -> None:
         )
     data_task = cfg.data.get("task")
     if data_task is not None and data_task != model_task:
+        from prunescope.models import models_for  # the registry (imports every network) only on this error
+
+        classifiers = models_for("classification")
         raise ConfigError(
             f"model is a {model_task} model but data={group_choice(cfg, 'data')} is a {data_task} dataset; "
-            "segmentation models (unet, smp_unet, deeplabv3plus, segnet) take digit_scenes/camvid, "
-            "vgg16 takes digits/cifar10"
+            f"segmentation models ({', '.join(models_for('segmentation'))}) take digit_scenes/camvid, "
+            f"{', '.join(classifiers)} take{'s' if len(classifiers) == 1 else ''} digits/cifar10"
         )
     if not cfg.get("train") and not cfg.get("test") and not pruning_enabled(cfg):
         raise ConfigError("nothing to do: train=false, test=false and pruning=none")

@@ -12,7 +12,7 @@ from typing import Any
 
 QUALITY = "quality"
 PREFIXES = ("baseline.", "pruned.", "drop.", "delta.", "sp2ps.", "prune.", "time.")
-SINGLE_KEYS = ("speedup",)
+SINGLE_KEYS = ("speedup", "quality.before_finetune")
 
 
 def configured_objectives(names: Sequence[str] | None) -> list[str]:

@@ -3,7 +3,7 @@
 A run without a terminal (background job, sweep, cluster) shows no progress bar; these lines go to the Python
 logger ``prunescope.progress`` at INFO, which Hydra writes to the job's ``.log`` file (and to the console)::
 
-    baseline epoch 3/15 | train/loss 0.8123 | val/miou 0.3410 | elapsed 1m12s | eta 4m48s
+    baseline epoch 3/15 | train/loss 0.8123 | val/miou 0.3410 | epoch 24.1s | elapsed 1m12s | eta 4m48s
     prune step 1/2 pca_nci: removed 184 channels (params target 0.300, channel ratio 0.214) | params 1.23M (-30.1%) | MACs 4.56G (-25.0%)
     layer stage: removed 1 U-Net level (asked auto; val/miou baseline 0.4821, 1 level 0.4702, 2 levels 0.4413) | params 483k (-75.1%) | MACs 437M (-23.4%)
 """
@@ -41,7 +41,8 @@ def format_count(value: float) -> str:
 
 
 class ProgressLog(pl.Callback):
-    """Log one line per training epoch: stage, epoch/total, train loss, validation metric, elapsed time, ETA.
+    """Log one line per training epoch: stage, epoch/total, train loss, validation metric, this epoch's seconds
+    (training and its validation, from the previous epoch's end), elapsed time, ETA.
 
     The ETA extrapolates the mean epoch time of this fit (validation included) to the epochs left.
 
@@ -57,10 +58,11 @@ class ProgressLog(pl.Callback):
         self.metric = metric
         self.loss = loss
         self._start = 0.0
+        self._last = 0.0
         self._first_epoch = 0
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self._start = time.perf_counter()
+        self._start = self._last = time.perf_counter()
         self._first_epoch = trainer.current_epoch
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -68,13 +70,15 @@ class ProgressLog(pl.Callback):
             return
         metric = self.metric or f"val/{getattr(pl_module, 'quality_metric', 'loss')}"
         epoch, total = trainer.current_epoch + 1, trainer.max_epochs
-        elapsed = time.perf_counter() - self._start
+        now = time.perf_counter()
+        elapsed, epoch_seconds, self._last = now - self._start, now - self._last, now
         done = epoch - self._first_epoch
         parts = [f"{self.stage} epoch {epoch}/{total if total and total > 0 else '?'}"]
         for name in (self.loss, metric):
             value = trainer.callback_metrics.get(name)
             if value is not None:
                 parts.append(f"{name} {float(value):.4f}")
+        parts.append(f"epoch {epoch_seconds:.1f}s")
         parts.append(f"elapsed {format_duration(elapsed)}")
         if total and total > 0 and done > 0:
             parts.append(f"eta {format_duration(elapsed / done * max(0, total - epoch))}")

@@ -20,7 +20,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="prunescope-report",
         description="Collect every metrics.json under the given sweep folders (skipping baselines/) and write "
-        "results.csv, summary.csv, results.md, results.tex, report.html and PNG plots.",
+        "results.csv, summary.csv, results.md, results.tex, report.html, PNG plots and, where pruning runs recorded "
+        "figures before fine-tuning, correlations.csv.",
     )
     parser.add_argument(
         "dirs", nargs="*", default=[DEFAULT_INPUT], help="sweep folders or metrics.json files"

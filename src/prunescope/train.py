@@ -20,6 +20,7 @@ from prunescope.objectives import configured_objectives, objective_values
 from prunescope.pipeline import (
     RunReport,
     baseline_stage,
+    before_finetune_stage,
     build_parts,
     layer_stage,
     prune_finetune_stage,
@@ -46,8 +47,9 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     again (a resubmitted sweep reruns only its unfinished jobs).
 
     Stages: build the parts → baseline (trained here, cached or loaded) → for a pruning run: U-Net layer pruning →
-    filter pruning + fine-tune → test (quality and Sp2PS). Each stage returns what it measured; ``RunReport``
-    writes ``metrics.json`` from those results (``running`` at the start, ``completed`` or ``failed`` at the end).
+    filter pruning + fine-tune → test (quality and Sp2PS) → the same test of the pruned model before fine-tuning
+    (:mod:`prunescope.pipeline.before_finetune`). Each stage returns what it measured; ``RunReport`` writes
+    ``metrics.json`` from those results (``running`` at the start, ``completed`` or ``failed`` at the end).
     Under ``trainer=ddp`` only rank 0 claims the run dir and writes ``metrics.json``, and a pruning run's test stage
     (quality, Sp2PS, CAM grid, latency) runs on rank 0 alone, on one device.
     """
@@ -82,6 +84,9 @@ def run(cfg: DictConfig) -> dict[str, Any]:
                 report.tested = test_stage(
                     parts, trainer, pruned.module, pruned.sp2ps, report.baseline.module
                 )
+                report.before_finetune = before_finetune_stage(  # after the final test: it stays as it was
+                    parts, pruned.module.pruning_record, report.baseline.module, pruned.sp2ps is not None
+                )
         values = report.write("completed")
         log_final_metrics(parts.loggers, values)
         log_run_dashboards(parts.loggers, cfg, values, getattr(parts.datamodule, "class_names", None))
@@ -105,7 +110,7 @@ def print_summary(values: dict[str, Any]) -> None:
     table = Table(title=f"PruneScope run {values.get('run.name')} ({values.get('run.status')})")
     table.add_column("metric")
     table.add_column("value", justify="right")
-    shown = ("baseline.", "pruned.", "drop.", "delta.", "speedup", "sp2ps.", "time.total")
+    shown = ("baseline.", "pruned.", "drop.", "delta.", "speedup", "sp2ps.", "quality.before", "time.total")
     for key, value in values.items():
         if key.startswith(shown) and not isinstance(value, list | dict) and value is not None:
             table.add_row(key, f"{value:.4f}" if isinstance(value, float) else str(value))

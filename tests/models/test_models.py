@@ -7,32 +7,19 @@ import torch_pruning as tp
 from torch import nn
 
 from prunescope.metrics.efficiency import count_macs, count_params
-from prunescope.models import MODELS, SegNet, UNet, build_model
+from prunescope.models import MODELS, SegNet, UNet, build_model, models_for
 from prunescope.models.segnet import max_unpool2d
+from support import TINY_MODELS
 
-NUM_CLASSES = 5
+NUM_CLASSES = TINY_MODELS["unet"]["num_classes"]
 
-# Small but structurally complete variants of every registered model.
-SMALL_CONFIGS: dict[str, dict] = {
-    "unet": {"num_classes": NUM_CLASSES, "depth": 4, "base_channels": 4},
-    # resnet18 keeps the tests fast; the default vgg16_bn encoder is covered by the forward/backward test.
-    "smp_unet": {
-        "num_classes": NUM_CLASSES,
-        "encoder_name": "resnet18",
-        "encoder_depth": 3,
-        "decoder_channels": (16, 8, 4),
-    },
-    "deeplabv3plus": {"num_classes": NUM_CLASSES, "decoder_channels": 16},
-    "segnet": {"num_classes": NUM_CLASSES, "width_mult": 0.125},
-    "vgg16": {"num_classes": 10, "width_mult": 0.125},
-}
-SEGMENTATION = ["unet", "smp_unet", "deeplabv3plus", "segnet"]
+SEGMENTATION = models_for("segmentation")
 SEG_SIZES = [(64, 64), (180, 240), (97, 131)]
 
 
 def small(name: str, **overrides) -> nn.Module:
     torch.manual_seed(0)
-    return build_model(name, **{**SMALL_CONFIGS[name], **overrides})
+    return build_model(name, **{**TINY_MODELS[name], **overrides})
 
 
 def input_size(name: str) -> tuple[int, int]:
@@ -46,7 +33,7 @@ def param_count(net: nn.Module) -> int:
 
 def test_registry_holds_the_five_networks():
     assert set(MODELS) == {"unet", "smp_unet", "deeplabv3plus", "segnet", "vgg16"}
-    assert set(SMALL_CONFIGS) == set(MODELS)
+    assert set(TINY_MODELS) == set(MODELS)  # every registered model has its test size (tests/support.py)
 
 
 def test_build_model_rejects_unknown_name_listing_valid_ones():
@@ -83,7 +70,7 @@ def test_forward_backward_reaches_every_parameter(name, overrides):
 
 
 def net_classes(name: str) -> int:
-    return SMALL_CONFIGS[name]["num_classes"]
+    return TINY_MODELS[name]["num_classes"]
 
 
 @pytest.mark.parametrize("size", SEG_SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
@@ -208,7 +195,7 @@ def test_unet_layout_and_widths():
 
 @pytest.mark.parametrize("bilinear", [False, True])
 def test_unet_remove_deepest_level_keeps_remaining_weights(bilinear):
-    net = small("unet", bilinear=bilinear)
+    net = small("unet", depth=4, bilinear=bilinear)
     # Make BN statistics non-trivial so the comparison covers buffers too.
     net.train()
     net(torch.randn(2, 3, 64, 64))
@@ -233,7 +220,7 @@ def test_unet_remove_deepest_level_keeps_remaining_weights(bilinear):
 
 
 def test_unet_remove_levels_down_to_one_and_rejects_too_many():
-    net = small("unet")
+    net = small("unet", depth=4)
     with pytest.raises(ValueError, match=r"\[0, 3\]"):
         net.remove_deepest_levels(4)
     with pytest.raises(ValueError, match="k must be"):
@@ -251,7 +238,7 @@ def test_unet_remove_levels_down_to_one_and_rejects_too_many():
 
 
 def test_unet_remove_levels_after_mismatched_channel_pruning_fails_clearly():
-    net = small("unet").eval()
+    net = small("unet", depth=4).eval()
     graph = tp.DependencyGraph().build_dependency(net, example_inputs=torch.randn(1, 3, 64, 64))
     group = graph.get_pruning_group(net.down_blocks[2].conv2, tp.prune_conv_out_channels, idxs=[0])
     group.prune()

@@ -59,6 +59,7 @@ class PruningProgress:
         params_original: parameters before the first step.
         macs_original: MACs (one example input) before the first step.
         seconds: time spent scoring and removing filters (calibration included, fine-tuning excluded).
+        cost_exponent: ``pruning.target=params+macs``: the exponent of the cost weights that met both drops.
         steps: one dict per step: ``step``, ``ratio_goal``, ``ratio_step``, ``ratio_removed``, ``target_removed``,
             ``params``, ``macs``, ``filters_removed``, ``seconds``.
     """
@@ -72,6 +73,7 @@ class PruningProgress:
     macs_original: int | None = None
     seconds: float = 0.0
     steps: list[dict[str, Any]] = field(default_factory=list)
+    cost_exponent: float | None = None
 
     @property
     def ratio_removed(self) -> float:
@@ -93,6 +95,7 @@ class PruningProgress:
             "channels": (result.filters_before, result.filters_after),
             "params": (result.params_before, result.params_after),
             "macs": (result.macs_before, result.macs_after),
+            "params+macs": (result.params_before, result.params_after),  # ratio: params; macs_ratio: MACs
         }[result.target]
         if self.filters_original is None:
             self.filters_original = result.filters_before
@@ -101,6 +104,8 @@ class PruningProgress:
             self.macs_original = result.macs_before
         self.filters_now = result.filters_after
         self.target_now = counts[1]
+        if "cost_exponent" in result.details:
+            self.cost_exponent = float(result.details["cost_exponent"])
         self.steps_done += 1
         self.seconds += seconds
         entry = {

@@ -4,39 +4,27 @@ Every network is a :class:`~prunescope.models.contract.Network`: ``task`` (``"se
 ``"classification"``), ``cam_target_layer`` (dotted module path, resolvable with ``net.get_submodule``),
 ``output_layer_names`` (modules never pruned) and ``channel_ties()`` (pairs of conv names whose output channels must
 be pruned with the same indices); :func:`~prunescope.models.contract.check_network` checks it where one is built.
+Each network class registers itself in ``MODELS`` with ``@register_model(name)``; every module of this package is
+imported here, so a new file needs no import.
 """
 
-from torch import nn
+import importlib
+import pkgutil
 
 from prunescope.models.contract import Network, NetworkContractError, check_network
+from prunescope.models.registry import MODELS, build_model, models_for, register_model
+
+# The import order is the registration order: MODELS lists the networks in it.
+# isort: off
+from prunescope.models.unet import UNet
+from prunescope.models.smp_unet import SmpUnet
 from prunescope.models.deeplabv3plus import DeepLabV3Plus
 from prunescope.models.segnet import SegNet
-from prunescope.models.smp_unet import SmpUnet
-from prunescope.models.unet import UNet
 from prunescope.models.vgg16 import VGG16
+# isort: on
 
-MODELS: dict[str, type[nn.Module]] = {
-    "unet": UNet,
-    "smp_unet": SmpUnet,
-    "deeplabv3plus": DeepLabV3Plus,
-    "segnet": SegNet,
-    "vgg16": VGG16,
-}
-
-
-def build_model(name: str, **kwargs: object) -> nn.Module:
-    """Build the network registered as ``name`` with constructor keyword arguments ``kwargs``.
-
-    Raises:
-        ValueError: If ``name`` is not in ``MODELS``.
-        NetworkContractError: The network lacks a member of :class:`~prunescope.models.contract.Network`.
-    """
-    if name not in MODELS:
-        raise ValueError(f"Unknown model {name!r}; valid names: {', '.join(sorted(MODELS))}")
-    net = MODELS[name](**kwargs)
-    check_network(net)
-    return net
-
+for _module in pkgutil.iter_modules(__path__):  # networks added as new files register after the built-in ones
+    importlib.import_module(f"{__name__}.{_module.name}")
 
 __all__ = [
     "MODELS",
@@ -49,4 +37,6 @@ __all__ = [
     "VGG16",
     "build_model",
     "check_network",
+    "models_for",
+    "register_model",
 ]

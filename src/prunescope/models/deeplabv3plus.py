@@ -9,9 +9,11 @@ from collections.abc import Sequence
 
 import segmentation_models_pytorch as smp
 
+from prunescope.models.registry import register_model
 from prunescope.models.smp_padding import PaddedSmpModel
 
 
+@register_model("deeplabv3plus")
 class DeepLabV3Plus(PaddedSmpModel):
     """smp ``DeepLabV3Plus`` (random init, default encoder ``resnet18``) that accepts any input H×W.
 

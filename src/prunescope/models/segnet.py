@@ -17,6 +17,8 @@ from collections import OrderedDict
 import torch
 from torch import nn
 
+from prunescope.models.registry import register_model
+
 # Channel widths (before width_mult) of each stage's convs, encoder side; the decoder mirrors them.
 _ENCODER_STAGES: tuple[tuple[int, ...], ...] = (
     (64, 64),
@@ -61,6 +63,7 @@ def max_unpool2d(x: torch.Tensor, indices: torch.Tensor, output_size: tuple[int,
     return out.view(batch, channels, height, width)
 
 
+@register_model("segnet")
 class SegNet(nn.Module):
     """SegNet with a VGG-16-BN encoder (13 convs, 5 index-returning max-pools) and a mirrored 13-conv decoder.
 

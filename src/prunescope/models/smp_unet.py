@@ -11,9 +11,11 @@ from collections.abc import Sequence
 
 import segmentation_models_pytorch as smp
 
+from prunescope.models.registry import register_model
 from prunescope.models.smp_padding import PaddedSmpModel, drop_unused_encoder_layers
 
 
+@register_model("smp_unet")
 class SmpUnet(PaddedSmpModel):
     """smp ``Unet`` (random init, default encoder ``vgg16_bn``) that accepts any input H×W.
 

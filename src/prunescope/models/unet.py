@@ -14,6 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from prunescope.models.registry import register_model
+
 
 class DoubleConv(nn.Sequential):
     """(3×3 conv → BN → ReLU) twice; keeps H×W: (B, C_in, H, W) → (B, C_out, H, W)."""
@@ -60,6 +62,7 @@ class UpBlock(nn.Module):
         return self.conv(torch.cat([skip, x], dim=1))
 
 
+@register_model("unet")
 class UNet(nn.Module):
     """U-Net: ``depth`` levels of DoubleConv with max-pool down, transposed-conv (or bilinear) up, skip concat.
 

@@ -15,6 +15,8 @@ from typing import Literal
 import torch
 from torch import nn
 
+from prunescope.models.registry import register_model
+
 # torchvision's configuration "D": conv widths, "M" = 2×2 max-pool.
 _VGG16_LAYOUT: tuple[int | str, ...] = (
     64,
@@ -39,6 +41,7 @@ _VGG16_LAYOUT: tuple[int | str, ...] = (
 _HEADS = ("cifar", "cifar_fc", "imagenet")
 
 
+@register_model("vgg16")
 class VGG16(nn.Module):
     """VGG-16-BN: ``features`` (13 conv+BN+ReLU, 5 max-pools) and ``classifier`` (head-dependent).
 

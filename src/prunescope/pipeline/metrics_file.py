@@ -9,11 +9,14 @@ Keys are grouped by prefix (documented in README, "metrics.json schema"):
   (``params``, ``macs``, ``size_mb``, ``latency_ms`` with ``latency_runtime``, ``latency_batch``,
   ``latency_threads``; for a pruned run both latencies come from one interleaved measurement)
 - ``prune.*``     what the pruning did: ``ratio_target``, ``ratio_removed`` (measured fraction of prunable filters),
-  ``target_removed`` (measured fraction of the ``run.target`` count: filters, params or MACs), ``steps_done``, ``levels_removed`` and, for ``layers.levels: auto``, ``levels_baseline_metric`` /
+  ``target_removed`` (measured fraction of the ``run.target`` count: filters, params or MACs; params for
+  ``params+macs``, which adds ``macs_ratio_target`` and ``cost_exponent``), ``steps_done``, ``levels_removed`` and, for ``layers.levels: auto``, ``levels_baseline_metric`` /
   ``levels_metric_<k>``
 - ``drop.params_pct``, ``drop.macs_pct``, ``drop.size_pct``; ``delta.<metric>`` = pruned - baseline; ``speedup``
 - ``sp2ps.*``     score, spatial, spectral, pairs, skipped, per_class
-- ``time.*``      seconds: baseline, prune, finetune, test, sp2ps, total
+- ``quality.before_finetune``, ``sp2ps.before_finetune``  a pruning run's test metric and Sp2PS score of the pruned
+  model before any fine-tuning (:mod:`prunescope.pipeline.before_finetune`; ``null`` when not measured)
+- ``time.*``      seconds: baseline, prune, finetune, test, sp2ps, before_finetune, total
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from prunescope.config_checks import pruning_enabled
 from prunescope.data import DATAMODULES
 from prunescope.models import MODELS
 from prunescope.pipeline.baseline import BaselineResult
+from prunescope.pipeline.before_finetune import BeforeFinetuneResult
 from prunescope.pipeline.finetune import PrunedResult
 from prunescope.pipeline.layers import LayerResult
 from prunescope.pipeline.testing import TestResult
@@ -89,6 +93,8 @@ def run_identity(cfg: DictConfig) -> dict[str, Any]:
     pruning = cfg.pruning if pruning_enabled(cfg) else None
     levels = pruning.get("layers", {}).get("levels") if pruning is not None else None
     layers = {"layers": levels} if levels not in (None, 0) else {}  # U-Net levels asked: 1, 2, ... or "auto"
+    macs_ratio = pruning.get("macs_ratio") if pruning is not None else None  # pruning.target=params+macs
+    pair = {"macs_ratio": _number(macs_ratio)} if macs_ratio is not None else {}
     precision = cfg.get("trainer", {}).get("precision")  # ``auto`` resolved by prunescope.precision
     return {
         "model": _registry_name(str(cfg.model.net.get("_target_", "")), MODELS),
@@ -104,6 +110,7 @@ def run_identity(cfg: DictConfig) -> dict[str, Any]:
         "output_dir": str(cfg.paths.output_dir),
         "tags": list(cfg.get("tags") or []),
         **layers,
+        **pair,
     }
 
 
@@ -147,6 +154,7 @@ class RunReport:
     layers: LayerResult | None = None
     pruned: PrunedResult | None = None
     tested: TestResult | None = None
+    before_finetune: BeforeFinetuneResult | None = None
     started: float = field(default_factory=time.perf_counter)
 
     def values(self, status: str, error: BaseException | None = None) -> dict[str, Any]:
@@ -184,6 +192,12 @@ class RunReport:
                 values.update(_prefixed("sp2ps", {"score": scores.pop("sp2ps"), **scores}))
                 times["sp2ps"] = tested.sp2ps.seconds
             values.update(self._comparison(values))
+        if self.pruned is not None:  # every pruning row has both keys, null when not measured
+            before = self.before_finetune or BeforeFinetuneResult()
+            values["quality.before_finetune"] = before.quality
+            values["sp2ps.before_finetune"] = before.sp2ps
+            if self.before_finetune is not None:
+                times["before_finetune"] = before.seconds
         times["total"] = time.perf_counter() - self.started
         values.update(_prefixed("run", run))
         values.update(_prefixed("time", times))
@@ -203,6 +217,9 @@ class RunReport:
             values["prune.ratio_target"] = self.identity.get("ratio")
             values["prune.ratio_removed"] = pruned.progress.ratio_removed
             values["prune.target_removed"] = pruned.progress.target_removed
+            if getattr(pruned.progress, "cost_exponent", None) is not None:  # pruning.target=params+macs
+                values["prune.macs_ratio_target"] = self.identity.get("macs_ratio")
+                values["prune.cost_exponent"] = pruned.progress.cost_exponent
             values["prune.steps_done"] = pruned.progress.steps_done
             times["prune"] = times.get("prune", 0.0) + pruned.progress.seconds
             times["finetune"] = pruned.finetune_seconds

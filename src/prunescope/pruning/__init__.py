@@ -20,7 +20,7 @@ from prunescope.pruning.api import (
     round_channels_down,
     target_count,
 )
-from prunescope.pruning.criteria import CRITERIA, make_criterion
+from prunescope.pruning.criteria import CRITERIA, make_criterion, register_criterion
 from prunescope.pruning.options import PruningConfig, PruningOptions
 from prunescope.pruning.target import TARGETS, TargetMatch
 
@@ -37,6 +37,7 @@ __all__ = [
     "count_macs",
     "count_params",
     "make_criterion",
+    "register_criterion",
     "plan_pruning",
     "prunable_layers",
     "prunable_units",

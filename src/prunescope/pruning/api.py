@@ -23,10 +23,12 @@ from prunescope.pruning.groups import ChannelUnit, build_graph, iter_groups, pru
 from prunescope.pruning.options import PruningOptions
 from prunescope.pruning.selection import Limits, choose_removal, lowest
 from prunescope.pruning.target import (
+    PAIR,
     TARGETS,
     TOLERANCE,
     TargetMatch,
     UnreachableRatio,
+    match_pair,
     match_target,
     removable_fraction,
 )
@@ -52,8 +54,10 @@ class PruningResult:
         record: JSON-safe list of operations that :func:`replay` applies to a fresh model.
         details: Criterion extras (e.g. ``tau`` found by pca_nci); with a cost target also ``channel_ratio``
             (the filter ratio that met it), ``target_achieved`` (the fraction removed, counted exactly) and
-            ``target_probes`` (selections evaluated).
-        target: What ``ratio`` counts: ``"channels"`` (prunable filters), ``"params"`` or ``"macs"``.
+            ``target_probes`` (selections evaluated); with ``params+macs`` also ``cost_exponent`` (the alpha found)
+            and ``macs_achieved``.
+        target: What ``ratio`` counts: ``"channels"`` (prunable filters), ``"params"``, ``"macs"`` or
+            ``"params+macs"`` (``ratio`` of the parameters, ``macs_ratio`` of the MACs).
     """
 
     method: str
@@ -180,7 +184,11 @@ def plan_pruning(
         return PruningPlan(options, graph, units, {u.name: [] for u in units}, criterion)
     criterion.prepare(model, graph, units, calibration, int(options.calibration_batches))
     match = None
-    if options.target != "channels":
+    if options.target == PAIR:
+        match = match_pair(
+            model, example_inputs, units, criterion, options.scope, limits, ratio, float(options.macs_ratio)
+        )
+    elif options.target != "channels":
         match = match_target(
             model, example_inputs, units, criterion, options.scope, limits, options.target, ratio
         )
@@ -215,14 +223,14 @@ def target_count(
     if target == "channels":
         _, units = prunable_units(model, example_inputs.to(_device(model)), ignored_layers)
         return sum(unit.weight * unit.channels for unit in units)
-    if target == "params":
+    if target in ("params", PAIR):
         return count_params(model)
     if target == "macs":
         return count_macs(model, example_inputs.to(_device(model)))
     raise ValueError(f"unknown pruning target {target!r}; valid: {', '.join(TARGETS)}")
 
 
-TARGET_NAMES = {"channels": "prunable filters", "params": "parameters", "macs": "MACs"}
+TARGET_NAMES = {"channels": "prunable filters", "params": "parameters", "macs": "MACs", PAIR: "parameters"}
 
 
 def check_reachable(
@@ -233,7 +241,9 @@ def check_reachable(
     Every layer keeps ``min_channels`` (rounded up to ``round_to``) and output / ignored layers are never pruned, so
     at most :func:`~prunescope.pruning.target.removable_fraction` of the ``target`` count can go; a ratio above it
     by more than ``tolerance`` (the 0.5 points cost targets are matched within) would end far short of what was
-    asked. Threshold modes (pca_nci ``variance``, isd ``alpha``) and ``ratio=0`` are not checked.
+    asked. ``target="params+macs"`` checks ``ratio`` on the parameters and ``macs_ratio`` on the MACs (whether the
+    pair is reachable together depends on the scores: :func:`~prunescope.pruning.target.match_pair`). Threshold
+    modes (pca_nci ``variance``, isd ``alpha``) and ``ratio=0`` are not checked.
 
     Returns:
         The largest removable fraction, or ``None`` when not checked.
@@ -247,23 +257,30 @@ def check_reachable(
     _, units = prunable_units(model, example_inputs, options.ignored_layers)
     limits = _limits(options)
     reachable = removable_fraction(model, example_inputs, units, limits, options.target)
-    if float(options.ratio) <= reachable + tolerance:
-        return reachable
-    most = round(reachable, 3)  # a ratio up to it passes: it is within the tolerance of what is reachable
+    key, asked, counted, largest = "pruning.ratio", float(options.ratio), options.target, reachable
+    if asked <= largest + tolerance:
+        if options.target != PAIR or options.macs_ratio is None:
+            return reachable
+        # params+macs: the MACs too
+        key, asked, counted = "pruning.macs_ratio", float(options.macs_ratio), "macs"
+        largest = removable_fraction(model, example_inputs, units, limits, "macs")
+        if asked <= largest + tolerance:
+            return reachable
+    most = round(largest, 3)  # a ratio up to it passes: it is within the tolerance of what is reachable
     floors = f"pruning.min_channels={options.min_channels}"
     if options.round_to is not None:
         floors += f" (rounded up to pruning.round_to={options.round_to})"
     never = "the output and pruning.ignored_layers layers" if options.ignored_layers else "the output layers"
-    count = sum(u.weight * u.channels for u in units) if options.target == "channels" else None
-    what = f"{count} {TARGET_NAMES['channels']}" if count is not None else TARGET_NAMES[options.target]
-    fixes = [f"lower pruning.ratio to {most:.3f} or less"]
+    count = sum(u.weight * u.channels for u in units) if counted == "channels" else None
+    what = f"{count} {TARGET_NAMES['channels']}" if count is not None else TARGET_NAMES[counted]
+    fixes = [f"lower {key} to {most:.3f} or less"]
     if int(options.min_channels) > 1:
         fixes.append("lower pruning.min_channels")
     if options.round_to is not None and int(options.round_to) > 1:
         fixes.append("set pruning.round_to=null")
     target = "" if options.target == "channels" else f" (pruning.target={options.target})"
     raise UnreachableRatio(
-        f"pruning.ratio={float(options.ratio):g}{target} cannot be reached: every layer keeps {floors} and "
+        f"{key}={asked:g}{target} cannot be reached: every layer keeps {floors} and "
         f"{never} are never pruned, so at most {most:.3f} of {type(model).__name__}'s {what} can be removed; "
         + ", or ".join(fixes)
     )
@@ -290,7 +307,9 @@ def prune(
             ``method_options`` and ``target``: ``"channels"`` (the fraction of prunable filters, over all layers
             for global scope, per layer for local scope) or ``"params"`` / ``"macs"`` (the fraction of the model's
             parameters / MACs, met within 0.5 points by bisection on the filter ratio, see
-            :mod:`prunescope.pruning.target`; not with pca_nci ``variance`` or isd ``alpha``).
+            :mod:`prunescope.pruning.target`; not with pca_nci ``variance`` or isd ``alpha``), or ``"params+macs"``
+            (``ratio`` of the parameters and ``macs_ratio`` of the MACs, each within 1 point, by cost-weighted
+            scores under global scope; :func:`~prunescope.pruning.target.match_pair`).
         example_inputs: Input batch used to trace the network (its shape is stored in the record).
         calibration: Iterable of ``(images, targets)`` batches; needed by taylor, pca_nci and isd.
 
@@ -299,7 +318,7 @@ def prune(
 
     Raises:
         ValueError: Invalid ratio, scope, method, option, target or layer name (raised before any work); a cost
-            target out of reach.
+            target out of reach (:class:`~prunescope.pruning.target.UnreachablePair` for a params+macs pair).
     """
     example_inputs = example_inputs.to(_device(model))
     return apply_plan(model, plan_pruning(model, options, example_inputs, calibration), example_inputs)
@@ -341,6 +360,8 @@ def apply_plan(model: nn.Module, plan: PruningPlan, example_inputs: torch.Tensor
             target_achieved=plan.match.achieved,
             target_probes=plan.match.probes,
         )
+        if plan.match.exponent is not None:
+            details.update(cost_exponent=plan.match.exponent, macs_achieved=plan.match.macs_achieved)
     return PruningResult(
         method=plan.options.method,
         ratio=float(plan.options.ratio),

@@ -14,7 +14,7 @@ from typing import Any
 
 from prunescope.pruning.criteria import CRITERIA, make_criterion
 from prunescope.pruning.schedule import SCHEDULE_KINDS, step_epochs
-from prunescope.pruning.target import check_target
+from prunescope.pruning.target import PAIR, TARGETS, check_target
 
 SCOPES = ("global", "local")
 FINETUNE_SCHEDULES = ("cosine", "constant", "step")
@@ -35,7 +35,10 @@ class PruningOptions:
         method_options: criterion options (pca_nci ``variance``, isd ``alpha``, taylor ``ignore_index``, random
             ``seed``).
         target: what ``ratio`` is a fraction of: ``channels`` (prunable filters), ``params`` or ``macs`` (the
-            model's counts, matched within 0.5 points by bisection; :mod:`prunescope.pruning.target`).
+            model's counts, matched within 0.5 points by bisection; :mod:`prunescope.pruning.target`), or
+            ``params+macs``: ``ratio`` of the parameters and ``macs_ratio`` of the MACs together, each within 1
+            point (global scope, one step; :func:`prunescope.pruning.target.match_pair`).
+        macs_ratio: with ``target="params+macs"``, the fraction of the MACs removed, in (0, 1); else ``None``.
     """
 
     method: str = "pca_nci"
@@ -47,6 +50,7 @@ class PruningOptions:
     calibration_batches: int = 4
     method_options: dict[str, Any] = field(default_factory=dict)
     target: str = "channels"
+    macs_ratio: float | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "ignored_layers", tuple(self.ignored_layers or ()))
@@ -66,6 +70,7 @@ class PruningOptions:
                 problems.append(str(error))
         if not 0.0 <= float(self.ratio) < 1.0:
             problems.append(f"ratio must be in [0, 1), got {self.ratio}")
+        problems += self._pair_problems()
         if self.scope not in SCOPES:
             problems.append(f"unknown scope {self.scope!r} (valid: {', '.join(SCOPES)})")
         if self.round_to is not None and int(self.round_to) < 1:
@@ -74,6 +79,31 @@ class PruningOptions:
             problems.append(f"min_channels must be >= 1 (a layer is never emptied), got {self.min_channels}")
         if int(self.calibration_batches) < 1:
             problems.append(f"calibration_batches must be >= 1, got {self.calibration_batches}")
+        return problems
+
+    def _pair_problems(self) -> list[str]:
+        """``macs_ratio`` and ``target="params+macs"`` need each other; the pair needs global scope."""
+        if self.target != PAIR:
+            if self.macs_ratio is None:
+                return []
+            return [
+                f"macs_ratio={self.macs_ratio} is read only with target={PAIR} (got target={self.target!r}); "
+                f"set target={PAIR} or macs_ratio=null (valid targets: {', '.join(TARGETS)})"
+            ]
+        if self.macs_ratio is None:
+            return [f"target={PAIR} needs macs_ratio, the fraction of the MACs removed, in (0, 1)"]
+        problems = []
+        if not 0.0 < float(self.macs_ratio) < 1.0:
+            problems.append(f"macs_ratio must be in (0, 1) with target={PAIR}, got {self.macs_ratio}")
+        if not 0.0 < float(self.ratio) < 1.0:
+            problems.append(
+                f"ratio (the parameter drop) must be in (0, 1) with target={PAIR}, got {self.ratio}"
+            )
+        if self.scope != "global":
+            problems.append(
+                f"target={PAIR} needs scope=global (got {self.scope!r}): local scope removes the same fraction "
+                "of every layer, so the MACs follow from the parameters (valid with local: channels, params, macs)"
+            )
         return problems
 
     def validate(self) -> PruningOptions:
@@ -283,6 +313,11 @@ class PruningConfig(PruningOptions):
         problems += PruningOptions.problems(self)
         for name in NESTED_OPTIONS:
             problems += getattr(self, name).problems()
+        if self.target == PAIR and isinstance(self.schedule.steps, int) and self.schedule.steps > 1:
+            problems.append(
+                f"target={PAIR} prunes in one step (the exponent is found for the whole drop), got "
+                f"schedule.steps={self.schedule.steps}; set schedule.steps=1 or target=params"
+            )
         raise_problems("pruning", problems)
 
     def step_options(self, **changes: Any) -> PruningOptions:

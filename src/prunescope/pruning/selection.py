@@ -10,7 +10,7 @@ removes the globally lowest (normalised) scores until ``sum_u w_u n_u >= R sum_u
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -80,6 +80,7 @@ def select_by_rank(
     scope: str,
     limits: Limits,
     normalise: Callable[[torch.Tensor], torch.Tensor] = mean_normalised,
+    factors: Mapping[str, float] | None = None,
 ) -> dict[str, list[int]]:
     """Channels to remove per unit (unit name -> sorted indices), lowest scores first.
 
@@ -90,6 +91,9 @@ def select_by_rank(
         scope: ``"global"`` (rank across units on normalised scores) or ``"local"`` (ratio per unit).
         limits: Per-unit constraints.
         normalise: Score transform applied before the global ranking.
+        factors: Global scope: unit name -> divisor of its normalised scores (the cost weights of
+            ``target="params+macs"``, :func:`prunescope.pruning.target.cost_weights`; negative scores are first
+            shifted, all by the same amount, to >= 0); ``None``: the scores as they are.
     """
     if scope == "local":
         return {
@@ -99,6 +103,10 @@ def select_by_rank(
             for position, u in enumerate(units)
         }
     normalised = {u.name: normalise(scores[u.name].to(torch.float64)) for u in units}
+    if factors is not None and normalised:
+        # scores can be negative (isd z-scores): shift them all alike so that every key is >= 0, then divide
+        offset = min(0.0, min(float(values.min()) for values in normalised.values() if len(values)))
+        normalised = {name: (values - offset) / float(factors[name]) for name, values in normalised.items()}
     candidates = sorted(
         (
             (float(normalised[u.name][c]), position, c)

@@ -15,6 +15,7 @@ from typing import Any
 
 from prunescope.reporting import run_files
 from prunescope.reporting.collect import is_completed
+from prunescope.reporting.correlations import correlation_lines, early_correlations
 from prunescope.reporting.markdown import markdown_table
 from prunescope.reporting.pareto import front_rows
 from prunescope.reporting.summary import (
@@ -318,12 +319,14 @@ def _markdown_front(rows: Sequence[Mapping[str, Any]]) -> list[str]:
 def render_markdown(
     rows: Sequence[Mapping[str, Any]], summary: Sequence[Mapping[str, Any]], baselines: Mapping
 ) -> str:
-    """Markdown document: one table per (model, data), the "Pareto front" runs, then the "Failed runs" section."""
+    """Markdown document: one table per (model, data), the "Pareto front" runs, the Spearman ρ of the before-fine-tune
+    figures with the final quality (when runs recorded them), then the "Failed runs" section."""
     lines = ["# PruneScope results", "", NOTE, ""]
     for table in build_tables(summary, baselines, MARKDOWN):
         body = ([table.baseline] if table.baseline is not None else []) + list(table.body)
         lines += [f"## {table.model} on {table.data}", "", markdown_table(table.header, body), ""]
     lines += _markdown_front(rows)
+    lines += correlation_lines(early_correlations(rows))
     failed = failed_rows(rows, MARKDOWN)
     lines += ["## Failed runs", ""]
     if failed:

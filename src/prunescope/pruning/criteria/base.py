@@ -16,13 +16,17 @@ from prunescope.pruning.selection import Limits, mean_normalised, select_by_rank
 class Criterion:
     """Scores the channels of a unit; :meth:`select` turns scores into channels to remove.
 
-    Subclasses set ``name``, implement ``__call__`` and, when they need data, ``prepare``.
+    Subclasses register with ``@register_criterion(name)`` (which sets ``name``), implement ``__call__`` and, when
+    they need data, ``prepare``.
     ``needs_calibration`` tells the caller that ``prepare`` reads calibration batches.
     """
 
     name: ClassVar[str] = ""
     needs_calibration: ClassVar[bool] = False
     _scores: dict[str, tuple[ChannelUnit, torch.Tensor]] | None = None
+    cost_weights: dict[str, float] | None = None
+    """Unit name -> divisor of the unit's normalised scores in a global ranking (``target="params+macs"`` sets it,
+    :func:`prunescope.pruning.target.match_pair`); ``None``: the plain ranking."""
 
     @property
     def uses_ratio(self) -> bool:
@@ -64,4 +68,6 @@ class Criterion:
     ) -> dict[str, list[int]]:
         """Channels to remove per unit name (default: rank scores, see ``select_by_rank``)."""
         scores = {unit.name: self.scores(unit) for unit in units}
-        return select_by_rank(units, scores, ratio, scope, limits, normalise=self.normalise)
+        return select_by_rank(
+            units, scores, ratio, scope, limits, normalise=self.normalise, factors=self.cost_weights
+        )

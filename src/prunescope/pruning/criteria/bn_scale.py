@@ -7,17 +7,17 @@ from collections.abc import Sequence
 import torch
 
 from prunescope.pruning.criteria.base import Criterion
+from prunescope.pruning.criteria.registry import register_criterion
 from prunescope.pruning.groups import ChannelUnit
 from prunescope.pruning.selection import Limits
 
 
+@register_criterion("bn_scale")
 class BNScaleCriterion(Criterion):
     """``s_c = sum_b |gamma_{b,c}|`` over the affine BatchNorms b on the unit's channels.
 
     Units without an affine BatchNorm have no score and are left intact (the ratio counts the others).
     """
-
-    name = "bn_scale"
 
     def __call__(self, unit: ChannelUnit) -> torch.Tensor:
         norms = [m for m in unit.norms if m.module.affine]

@@ -5,16 +5,16 @@ from __future__ import annotations
 import torch
 
 from prunescope.pruning.criteria.base import Criterion
+from prunescope.pruning.criteria.registry import register_criterion
 from prunescope.pruning.groups import ChannelUnit
 
 
+@register_criterion("fpgm")
 class FPGMCriterion(Criterion):
     """``s_c = sum_j ||F_c - F_j||_2``: filters near the geometric median (small distance sum) are redundant.
 
     With coupled producers the filters of all producer convs are concatenated per channel.
     """
-
-    name = "fpgm"
 
     def __call__(self, unit: ChannelUnit) -> torch.Tensor:
         rows = torch.zeros(unit.channels, 0)

@@ -18,6 +18,7 @@ from torch import nn
 
 from prunescope.pruning.criteria.base import Criterion
 from prunescope.pruning.criteria.next_conv_influence import next_conv_influence
+from prunescope.pruning.criteria.registry import register_criterion
 from prunescope.pruning.groups import ChannelUnit
 from prunescope.pruning.selection import Limits, lowest
 from prunescope.pruning.statistics import collect_unit_statistics
@@ -33,6 +34,7 @@ def layer_z_scores(nci: torch.Tensor, msd: torch.Tensor) -> torch.Tensor:
     return (score - score.mean()) / sigma
 
 
+@register_criterion("isd")
 class ISDCriterion(Criterion):
     """Scores are per-layer z-scores of NCI x MSD (see module docstring).
 
@@ -42,7 +44,6 @@ class ISDCriterion(Criterion):
     MSD is averaged over the unit's readers with spatial extent (see module docstring).
     """
 
-    name = "isd"
     needs_calibration = True
 
     def __init__(self, alpha: float | None = None) -> None:

@@ -14,6 +14,7 @@ principal components and that unit loses channels at any ``tau``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 
 import torch
@@ -22,6 +23,7 @@ from torch import nn
 
 from prunescope.pruning.criteria.base import Criterion
 from prunescope.pruning.criteria.next_conv_influence import next_conv_influence
+from prunescope.pruning.criteria.registry import register_criterion
 from prunescope.pruning.groups import ChannelUnit
 from prunescope.pruning.selection import Limits, lowest, select_by_rank
 from prunescope.pruning.statistics import collect_unit_statistics
@@ -69,6 +71,42 @@ def bisect_variance(
     return min((low, high), key=lambda tau: abs(removed_fraction(tau) - ratio))
 
 
+def bisect_weighted_variance(
+    curves: dict[str, torch.Tensor],
+    units: Sequence[ChannelUnit],
+    ratio: float,
+    limits: Limits,
+    factors: dict[str, float],
+    steps: int = 64,
+) -> float:
+    """Unexplained variance ``u`` whose cost-weighted removal ``sum_u w_u n_u / sum_u w_u C_u`` is closest to ``ratio``.
+
+    Unit ``u`` keeps ``k_u(1 - u f_u)`` channels: it may leave ``f_u`` times the unexplained variance of a unit of
+    factor 1 (``target="params+macs"`` weights, :func:`prunescope.pruning.target.cost_weights`); with every
+    ``f_u = 1`` this is :func:`bisect_variance` with ``tau = 1 - u``. Bisected on ``log u``.
+    """
+    total = sum(u.weight * u.channels for u in units)
+
+    def removed_fraction(log_unexplained: float) -> float:
+        removed = 0
+        for unit in units:
+            tau = 1.0 - math.exp(log_unexplained) * factors[unit.name]
+            keep = components_for_variance(curves[unit.name], tau)
+            removed += unit.weight * limits.removal(unit.channels, unit.channels - keep)
+        return removed / total
+
+    logs = [math.log(factors[u.name]) for u in units]
+    low, high = math.log(1e-15) - max(logs), -min(logs)  # removed_fraction increases with log u
+    for _ in range(steps):
+        middle = (low + high) / 2
+        if removed_fraction(middle) < ratio:
+            low = middle
+        else:
+            high = middle
+    return math.exp(min((low, high), key=lambda value: abs(removed_fraction(value) - ratio)))
+
+
+@register_criterion("pca_nci")
 class PCANCICriterion(Criterion):
     """Scores are NCI; the per-layer counts come from PCA of the activations (see module docstring).
 
@@ -77,9 +115,10 @@ class PCANCICriterion(Criterion):
 
     With ``scope="local"`` and no ``variance``, every layer keeps ``C_l - round(R C_l)`` channels of highest NCI.
     ``k`` is the largest over the unit's readers (several for concatenations, residual streams and ties).
+    With ``cost_weights`` (``target="params+macs"``) unit u keeps ``k_u(1 - (1 - tau) f_u)``
+    (:func:`bisect_weighted_variance`).
     """
 
-    name = "pca_nci"
     needs_calibration = True
 
     def __init__(self, variance: float | None = None) -> None:
@@ -116,12 +155,20 @@ class PCANCICriterion(Criterion):
     ) -> dict[str, list[int]]:
         if self.variance is None and scope == "local":
             return select_by_rank(units, {u.name: self.scores(u) for u in units}, ratio, scope, limits)
-        self.tau = (
-            self.variance if self.variance is not None else bisect_variance(self.curves, units, ratio, limits)
-        )
+        weights = self.cost_weights if self.variance is None else None
+        if weights is None:
+            self.tau = (
+                self.variance
+                if self.variance is not None
+                else bisect_variance(self.curves, units, ratio, limits)
+            )
+        else:  # target="params+macs": unit u may leave weights[u] times the unexplained variance 1 - tau
+            unexplained = bisect_weighted_variance(self.curves, units, ratio, limits, weights)
+            self.tau = 1.0 - unexplained
         removal = {}
         for unit in units:
-            keep = components_for_variance(self.curves[unit.name], self.tau)
+            tau = self.tau if weights is None else 1.0 - unexplained * weights[unit.name]
+            keep = components_for_variance(self.curves[unit.name], tau)
             removal[unit.name] = lowest(
                 self.scores(unit), limits.removal(unit.channels, unit.channels - keep)
             )

@@ -5,13 +5,13 @@ from __future__ import annotations
 import torch
 
 from prunescope.pruning.criteria.base import Criterion
+from prunescope.pruning.criteria.registry import register_criterion
 from prunescope.pruning.groups import ChannelUnit
 
 
+@register_criterion("random")
 class RandomCriterion(Criterion):
     """``s_c ~ U(0, 1)`` independently; ``seed`` makes the draw reproducible."""
-
-    name = "random"
 
     def __init__(self, seed: int | None = None) -> None:
         self.generator = torch.Generator()

@@ -11,9 +11,11 @@ from torch import nn
 
 from prunescope.fp32 import as_fp32, full_precision
 from prunescope.pruning.criteria.base import Criterion
+from prunescope.pruning.criteria.registry import register_criterion
 from prunescope.pruning.groups import ChannelUnit
 
 
+@register_criterion("taylor")
 class TaylorCriterion(Criterion):
     """``s_c = sum_l sum_i |w_i dL/dw_i|`` over the weights i of filter c of every producer conv l.
 
@@ -21,7 +23,6 @@ class TaylorCriterion(Criterion):
     summed over batches with ``torch.autograd.grad`` (no ``.grad`` is touched), in eval mode.
     """
 
-    name = "taylor"
     needs_calibration = True
 
     def __init__(self, ignore_index: int | None = None) -> None:

@@ -1,0 +1,114 @@
+"""Does a pruned model's state before fine-tuning tell early how well it recovers? Spearman rank correlations,
+across the completed pruning runs of one (model, data) (methods × ratios × seeds), of the final quality
+``pruned.<metric>`` with ``sp2ps.before_finetune`` and with ``quality.before_finetune``: ``correlations.csv`` and a
+short section of ``results.md``."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from prunescope.reporting.collect import is_completed
+from prunescope.reporting.csv_files import write_csv
+from prunescope.reporting.summary import TABLE_KEYS, as_number, group_by, quality_metric
+
+PREDICTORS: tuple[str, ...] = ("sp2ps.before_finetune", "quality.before_finetune")
+CORRELATION_COLUMNS: tuple[str, ...] = (*TABLE_KEYS, "quality.metric", "predictor", "n", "spearman")
+CORRELATIONS_FILENAME = "correlations.csv"
+
+
+def average_ranks(values: Sequence[float]) -> list[float]:
+    """1-based ranks of ``values`` in increasing order; tied values share the mean of the ranks they span."""
+    order = sorted(range(len(values)), key=lambda i: values[i])
+    ranks = [0.0] * len(values)
+    start = 0
+    while start < len(order):
+        end = start
+        while end + 1 < len(order) and values[order[end + 1]] == values[order[start]]:
+            end += 1
+        for position in range(start, end + 1):
+            ranks[order[position]] = (start + end) / 2 + 1
+        start = end + 1
+    return ranks
+
+
+def spearman(x: Sequence[float], y: Sequence[float]) -> float | None:
+    """Spearman's rank correlation ρ: Pearson's correlation of the average ranks (ties handled as scipy does).
+
+    Returns:
+        ρ in [-1, 1], or ``None`` with fewer than 3 pairs or when either side is constant (ρ undefined).
+
+    Raises:
+        ValueError: ``x`` and ``y`` differ in length.
+    """
+    if len(x) != len(y):
+        raise ValueError(f"spearman needs pairs: {len(x)} x values, {len(y)} y values")
+    if len(x) < 3:
+        return None
+    rx, ry = average_ranks(x), average_ranks(y)
+    mx, my = sum(rx) / len(rx), sum(ry) / len(ry)
+    sxy = sum((a - mx) * (b - my) for a, b in zip(rx, ry, strict=True))
+    sxx, syy = sum((a - mx) ** 2 for a in rx), sum((b - my) ** 2 for b in ry)
+    if sxx == 0 or syy == 0:
+        return None
+    return max(-1.0, min(1.0, sxy / math.sqrt(sxx * syy)))
+
+
+def early_correlations(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Per (model, data) and predictor: ``n`` completed pruning runs with both figures and their ``spearman`` ρ.
+
+    A (model, data) none of whose pruning runs has a before-fine-tune figure gives no rows.
+    """
+    pruning = [row for row in rows if is_completed(row) and row.get("run.method") not in (None, "none")]
+    out: list[dict[str, Any]] = []
+    for table, group in group_by(pruning, TABLE_KEYS).items():
+        if not any(as_number(row.get(key)) is not None for row in group for key in PREDICTORS):
+            continue
+        metric = quality_metric(group)
+        for predictor in PREDICTORS:
+            pairs = [
+                (early, final)
+                for row in group
+                if (early := as_number(row.get(predictor))) is not None
+                and (final := as_number(row.get(f"pruned.{metric}"))) is not None
+            ]
+            rho = spearman([p[0] for p in pairs], [p[1] for p in pairs])
+            out.append(
+                {
+                    **dict(zip(TABLE_KEYS, table, strict=True)),
+                    "quality.metric": metric,
+                    "predictor": predictor,
+                    "n": len(pairs),
+                    "spearman": rho,
+                }
+            )
+    return out
+
+
+def write_correlations_csv(path: Path, correlations: Sequence[Mapping[str, Any]]) -> Path:
+    """``correlations.csv``: one line per (model, data, predictor)."""
+    return write_csv(path, correlations, CORRELATION_COLUMNS)
+
+
+def correlation_lines(correlations: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The ``results.md`` section: one line per (model, data); nothing without correlations."""
+    if not correlations:
+        return []
+    lines = [
+        "## Early predictors of the final quality",
+        "",
+        "Spearman ρ across the completed pruning runs (methods × ratios × seeds) of the final quality with each "
+        "figure measured before fine-tuning (n: runs with both).",
+        "",
+    ]
+    for table, group in group_by(correlations, TABLE_KEYS).items():
+        parts = []
+        for entry in group:
+            rho = entry["spearman"]
+            parts.append(f"{entry['predictor']} {'–' if rho is None else f'{rho:+.2f}'} (n = {entry['n']})")
+        lines.append(
+            f"- {' on '.join(str(v) for v in table)}, final {group[0]['quality.metric']}: {'; '.join(parts)}"
+        )
+    return [*lines, ""]

@@ -1,0 +1,126 @@
+"""experiments/check_results.py: every RESULTS.md table is re-derived from its study's committed report CSVs.
+
+The check passes on the repository as committed, and fails, naming the file, the table and the cell, as soon as one
+number of a generated table is edited (or a table is typed outside the marked blocks).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SCRIPT = REPO / "experiments" / "check_results.py"
+STUDIES = sorted(
+    path.parent for path in (REPO / "experiments").glob("*/RESULTS.md") if (path.parent / "report").is_dir()
+)
+
+
+def load_check_results():
+    spec = importlib.util.spec_from_file_location("check_results", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["check_results"] = module  # its dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def copy_study(tmp_path: Path, name: str) -> Path:
+    """A copy of one study's RESULTS.md and report CSVs (all the check reads)."""
+    study = tmp_path / name
+    (study / "report").mkdir(parents=True)
+    shutil.copy(REPO / "experiments" / name / "RESULTS.md", study / "RESULTS.md")
+    for csv_file in (REPO / "experiments" / name / "report").glob("*.csv"):
+        shutil.copy(csv_file, study / "report" / csv_file.name)
+    return study
+
+
+def test_the_committed_results_pass_as_ci_runs_it() -> None:
+    assert STUDIES, "no experiments/*/RESULTS.md found"
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT)], cwd=REPO, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert ", 0 errors" in done.stdout
+    assert f"{len(load_check_results().study_pages())} RESULTS.md" in done.stdout
+    assert len(load_check_results().study_pages()) > len(STUDIES)  # experiments/training_speed/ too
+
+
+def test_every_study_has_generated_tables() -> None:
+    for study in STUDIES:
+        assert "<!-- table: methods csv=report/results.csv" in (study / "RESULTS.md").read_text(), study.name
+
+
+def test_an_edited_number_fails_naming_file_table_and_cell(tmp_path: Path, capsys) -> None:
+    check_results = load_check_results()
+    study = copy_study(tmp_path, "segnet_camvid")
+    page = study / "RESULTS.md"
+    text = page.read_text()
+    row = re.search(
+        r"^\| pca_nci \| params \| 72\.4 % \| 72\.4 ± 0\.0 \| 65\.1 ± 0\.3 \| 30\.4 ± 0\.0 \|.*$", text, re.M
+    )
+    assert row is not None, "the headline pca_nci row is not where the test expects it"
+    assert check_results.main([str(page)]) == 0
+    page.write_text(text.replace(row.group(0), row.group(0).replace("30.4 ± 0.0", "30.9 ± 0.0", 1), 1))
+    capsys.readouterr()
+    assert check_results.main([str(page)]) == 1
+    err = capsys.readouterr().err
+    assert str(page) in err
+    assert "table 'methods csv=report/results.csv scope=global ratio=0.724'" in err
+    assert "row 'pca_nci'" in err and "column 'miou %'" in err
+    assert "expected '30.4 ± 0.0', found '30.9 ± 0.0'" in err
+    # --write puts the CSV's number back, and the check passes again.
+    assert check_results.main(["--write", str(page)]) == 0
+    assert page.read_text() == text
+    assert check_results.main([str(page)]) == 0
+
+
+def test_an_edited_csv_fails_too(tmp_path: Path, capsys) -> None:
+    check_results = load_check_results()
+    study = copy_study(tmp_path, "vgg16_cifar10")
+    csv_path = study / "report" / "results.csv"
+    csv_path.write_text(csv_path.read_text().replace("0.8506", "0.8606"))  # the baseline's test accuracy
+    assert check_results.main([str(study / "RESULTS.md")]) == 1
+    assert "table 'baseline csv=report/results.csv'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda t: t + "\n| typed | table |\n|---|---|\n| 1 | 2 |\n", "a table outside any"),
+        (lambda t: "".join(t.rsplit("<!-- /untraceable -->", 1)), "is never closed"),
+        (
+            lambda t: t.replace(
+                "<!-- table: methods csv=report/results.csv", "<!-- table: methods csv=report/nope.csv", 1
+            ),
+            "not in",
+        ),
+    ],
+)
+def test_unmarked_tables_and_broken_markers_fail(tmp_path: Path, capsys, edit, message: str) -> None:
+    check_results = load_check_results()
+    page = copy_study(tmp_path, "deeplabv3plus_camvid") / "RESULTS.md"
+    page.write_text(edit(page.read_text()))
+    assert check_results.main([str(page)]) == 1
+    assert message in capsys.readouterr().err
+
+
+def test_untraceable_tables_are_listed_not_checked(tmp_path: Path, capsys) -> None:
+    """Numbers that no committed CSV holds are named in the output; editing them is not a CSV difference."""
+    check_results = load_check_results()
+    page = copy_study(tmp_path, "segnet_camvid") / "RESULTS.md"
+    assert check_results.main([str(page)]) == 0
+    out = capsys.readouterr().out
+    assert "untraceable (not in a committed CSV; to be re-run)" in out
+    assert "extra fine-tune runs" in out and "column(s) speed-up ×" in out
+
+
+def test_spread_is_the_sample_std_over_seeds() -> None:
+    check_results = load_check_results()
+    assert check_results.mean_spread([0.30, 0.32], 100.0, 1) == "31.0 ± 1.4"
+    assert check_results.mean_spread([0.30], 100.0, 1) == "30.0"
