@@ -229,11 +229,14 @@ def gen_methods(rows: Sequence[Mapping[str, Any]], opts: Mapping[str, str]) -> G
     return Generated([], header, body, align, key_columns=3)
 
 
-def gen_variants(rows: Sequence[Mapping[str, Any]], opts: Mapping[str, str]) -> Generated:
-    """Per (method, ratio): quality, its change and the run's Sp2PS; one column per re-scored variant (``names``),
-    whose cells no CSV holds (``keep`` them)."""
+def variant_cells(
+    rows: Sequence[Mapping[str, Any]],
+    names: Sequence[str],
+    scores: Callable[[Mapping[str, Any]], Mapping[str, float | None]],
+) -> tuple[list[str], list[list[str]]]:
+    """Per (method, ratio): quality, its change, and the Sp2PS of the run and of each variant in ``names``, mean ±
+    std over seeds (``–`` where no run has a score); ``scores(row)`` gives ``{"run": ..., name: ...}``."""
     q = rows[0]["quality.metric"]
-    names = [n for n in opts.get("names", "").split(",") if n]
     groups: dict[tuple, list[Mapping[str, Any]]] = defaultdict(list)
     for row in rows:
         groups[(row["run.method"], row["run.ratio"])].append(row)
@@ -241,13 +244,21 @@ def gen_variants(rows: Sequence[Mapping[str, Any]], opts: Mapping[str, str]) -> 
     body = []
     for (method, ratio), group in sorted(groups.items()):
         cells = [method, f"{100 * ratio:.0f} %"]
-        for key, scale, digits in (
-            (f"pruned.{q}", 100.0, 1),
-            (f"delta.{q}", 100.0, 1),
-            ("sp2ps.score", 1.0, 3),
-        ):
-            cells.append(mean_spread([float(r[key]) for r in group], scale, digits))
-        body.append(cells + ["–"] * len(names))
+        for key in (f"pruned.{q}", f"delta.{q}"):
+            cells.append(mean_spread([float(r[key]) for r in group], 100.0, 1))
+        scored = [scores(r) for r in group]
+        for name in ("run", *names):
+            values = [float(v) for v in (s.get(name) for s in scored) if v is not None]
+            cells.append(mean_spread(values, 1.0, 3) if values else "–")
+        body.append(cells)
+    return header, body
+
+
+def gen_variants(rows: Sequence[Mapping[str, Any]], opts: Mapping[str, str]) -> Generated:
+    """Per (method, ratio): quality, its change and the run's Sp2PS; one column per re-scored variant (``names``),
+    whose cells no CSV holds (``keep`` them)."""
+    names = [n for n in opts.get("names", "").split(",") if n]
+    header, body = variant_cells(rows, names, lambda row: {"run": row.get("sp2ps.score")})
     return Generated([], header, body, "l" + "r" * (len(header) - 1), key_columns=2)
 
 

@@ -26,7 +26,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from check_results import baseline_table, mean_spread, method_table  # experiments/, beside this script
+from check_results import (  # experiments/, beside this script
+    baseline_table,
+    method_table,
+    variant_cells,
+)
 
 from prunescope.data.camvid import CAMVID_CLASSES
 from prunescope.reporting import collect_runs, is_completed
@@ -68,22 +72,7 @@ def skipped_table(rows: Sequence[Mapping[str, Any]], names: Sequence[str]) -> st
 
 def variant_table(rows: Sequence[Mapping[str, Any]], names: Sequence[str]) -> str:
     """One line per (method, ratio): quality and the Sp2PS of every variant, mean ± std over seeds."""
-    q = rows[0]["quality.metric"]
-    groups: dict[tuple, list[Mapping[str, Any]]] = defaultdict(list)
-    for row in rows:
-        groups[(row["run.method"], row["run.ratio"])].append(row)
-    header = ["method", "ratio", f"{q} %", f"Δ{q} (points)", "Sp2PS (run)", *(f"Sp2PS {n}" for n in names)]
-    body = []
-    for (method, ratio), group in sorted(groups.items()):
-        cells = [method, f"{100 * ratio:.0f} %"]
-        for key in (f"pruned.{q}", f"delta.{q}"):
-            cells.append(mean_spread([float(r[key]) for r in group], 100.0, 1))
-        scored = [variant_scores(r, names) for r in group]
-        for name in ("run", *names):
-            values = [s[name] for s in scored if s[name] is not None]
-            cells.append(mean_spread(values, 1.0, 3) if values else "–")
-        body.append(cells)
-    return markdown_table(header, body)
+    return markdown_table(*variant_cells(rows, names, lambda row: variant_scores(row, names)))
 
 
 def variant_plot(rows: Sequence[Mapping[str, Any]], names: Sequence[str], path: Path) -> None:
