@@ -158,6 +158,13 @@ BAD_TRAIN_INPUT = {
             "pruning.layers.levels to 0..1 or auto"
         ),
     ),
+    "network without the contract": (
+        ["~model.net", "+model.net._target_=torch.nn.Identity"],
+        re.escape(
+            "error: model.net._target_=torch.nn.Identity: Identity is not a PruneScope network: it has no task, "
+            "cam_target_layer, output_layer_names, channel_ties (see prunescope.models.contract.Network)"
+        ),
+    ),
     "classifier on segmentation data": (
         ["model=vgg16"],
         r"error: model is a classification model .*vgg16 takes digits/cifar10",

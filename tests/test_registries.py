@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import inspect
 import pkgutil
+import re
 import sys
 from pathlib import Path
 
@@ -50,6 +51,36 @@ def test_every_cam_method_has_its_yaml_naming_that_method() -> None:
     assert set(yamls) == set(CAM_METHODS)
     for name, path in yamls.items():
         assert OmegaConf.load(path).method == name
+
+
+def readme_choices(group: str) -> set[str]:
+    """The backticked words of the "choices" cell of ``group``'s row in README's "Config groups" table."""
+    text = (CONFIG_DIR.parent / "README.md").read_text()
+    rows = [line for line in text.splitlines() if line.startswith(f"| `{group}` |")]
+    assert len(rows) == 1, f"README's config-groups table has {len(rows)} rows for {group}"
+    return set(re.findall(r"`([^`]+)`", rows[0].split(" | ")[1]))
+
+
+@pytest.mark.parametrize(
+    ("group", "registry"),
+    [
+        ("model", MODELS),
+        ("pruning", CRITERIA),
+        ("cam", CAM_METHODS),
+        ("data", None),
+        ("trainer", None),
+        ("logger", None),
+    ],
+)
+def test_readme_config_groups_table_names_every_option(group: str, registry: dict | None) -> None:
+    """README lists the options by hand: this keeps it in step with the YAML files and the registries."""
+    named = readme_choices(group)
+    yamls = set(options(group))
+    assert yamls <= named, f"README's {group} row misses {sorted(yamls - named)}"
+    if registry is not None:
+        assert set(registry) <= named, (
+            f"README's {group} row misses registered {sorted(set(registry) - named)}"
+        )
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))

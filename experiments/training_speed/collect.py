@@ -20,6 +20,7 @@ import json
 import re
 import statistics
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -145,75 +146,83 @@ def collect(runs_dir: Path) -> None:
 
 
 def parity_cells(rows: list[dict]) -> tuple[list[str], list[list[str]]]:
-    """Per study: fp32 test qualities by seed, their range, the ``auto`` run's precision, quality and training time
-    (rows of ``parity.csv``)."""
+    """Per study: fp32 and ``auto`` test qualities by seed, the fp32 mean ± sample std (the seed spread), the
+    difference of the means and whether it lies within that spread (``|auto mean - fp32 mean| <= fp32 std``: our
+    reading of "within the seed spread"; bf16 changes the trajectory, so runs of one seed are no pairs), and the
+    ``auto`` runs' training time (rows of ``parity.csv``)."""
     header = [
         "baseline",
         "fp32 test quality (seed)",
-        "fp32 range",
+        "fp32 mean ± std",
         "auto: precision",
-        "auto: quality",
-        "within fp32 range",
+        "auto: test quality (seed)",
+        "auto mean − fp32 mean",
+        "within the fp32 spread",
         "auto: training (wall; epochs x median epoch)",
         "target",
     ]
     table = []
-    demo = [r for r in rows if r["study"] == "demo"]
-    if demo:  # auto resolves to 32-true for the demo: its runs are the fp32 runs
-        values = [float(r["quality"]) for r in demo]
-        times = ", ".join(f"{float(r['train_s']):.0f} s" for r in demo)
+    for study in ("demo", *STUDIES):
+        fp32 = _by_seed(r for r in rows if r["study"] == study and r["precision"] == "32-true")
+        auto = _by_seed(r for r in rows if r["study"] == study and r["precision"] != "32-true")
+        if not fp32 or not auto:
+            continue
+        values = [float(r["quality"]) for r in fp32]
+        mean = statistics.mean(values)
+        delta = statistics.mean(float(r["quality"]) for r in auto) - mean
+        if len(values) < 2:
+            spread, inside = f"{mean:.4f} (one seed)", "n/a (one fp32 seed)"
+        else:
+            std = statistics.stdev(values)
+            spread, inside = f"{mean:.4f} ± {std:.4f}", "yes" if abs(delta) <= std else "no"
         table.append(
             [
-                f"demo, seeds {', '.join(str(r['seed']) for r in demo)}",
-                " / ".join(f"{float(r['quality']):.4f} (s{r['seed']})" for r in demo),
-                f"{min(values):.4f}–{max(values):.4f}",
-                str(demo[0]["precision"]),
-                "(the same runs)",
-                "–",
-                times,
-                "as fast as before",
+                study,
+                _qualities(fp32),
+                spread,
+                ", ".join(sorted({str(r["precision"]) for r in auto})),
+                _qualities(auto),
+                f"{100 * delta:+.2f} points",
+                inside,
+                "; ".join(_training_time(run) for run in auto),
+                f"≤ {TARGET_MINUTES[study]} min" if study in TARGET_MINUTES else "as fast as fp32",
             ]
         )
-    for study in STUDIES:
-        fp32 = sorted(
-            (r for r in rows if r["study"] == study and r["precision"] == "32-true"),
-            key=lambda r: int(r["seed"]),
-        )
-        auto = [r for r in rows if r["study"] == study and r["precision"] != "32-true"]
-        values = [float(r["quality"]) for r in fp32]
-        if not values:
-            continue
-        low, high = min(values), max(values)
-        for run in auto:
-            quality = float(run["quality"])
-            if len(values) < 2:
-                inside = f"n/a (one fp32 seed; {100 * (quality - low):+.2f} points)"
-            else:
-                inside = (
-                    "yes" if low <= quality <= high else f"no ({100 * (quality - low):+.2f} from the lowest)"
-                )
-            table.append(
-                [
-                    f"{study}, seed {run['seed']}",
-                    " / ".join(f"{float(r['quality']):.4f} (s{r['seed']})" for r in fp32),
-                    f"{low:.4f}–{high:.4f}",
-                    str(run["precision"]),
-                    f"{quality:.4f}",
-                    inside,
-                    _training_time(run),
-                    f"≤ {TARGET_MINUTES[study]} min",
-                ]
-            )
     return header, table
 
 
+def _by_seed(rows: Iterable[dict]) -> list[dict]:
+    return sorted(rows, key=lambda r: int(r["seed"]))
+
+
+def _qualities(rows: list[dict]) -> str:
+    return " / ".join(f"{float(r['quality']):.4f} (s{r['seed']})" for r in rows)
+
+
 def _training_time(run: dict) -> str:
-    """Wall minutes, and epochs x the median epoch's seconds (robust to epochs slowed by other work)."""
-    wall = f"{float(run['train_s']) / 60:.1f} min"
-    if not run.get("median_epoch_s") or not run.get("epochs"):
+    """Wall minutes (seconds under two minutes), and epochs x the median epoch's seconds (robust to epochs slowed by
+    other work)."""
+    seconds = float(run["train_s"])
+    wall = f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
+    if seconds < 120 or not run.get("median_epoch_s") or not run.get("epochs"):
         return wall
     epochs, median = int(run["epochs"]), float(run["median_epoch_s"])
     return f"{wall}; {epochs} x {median:.1f} s = {epochs * median / 60:.1f} min"
+
+
+def demo_precision_cells(rows: list[dict]) -> tuple[list[str], list[list[str]]]:
+    """Rows of ``demo_precision.csv`` (``demo_precision.sh``: the demo in fp32 and bf16, alternating) and the mean
+    ``time.baseline`` of each precision with the fp32 ÷ bf16 ratio."""
+    header = ["round", "precision", "time.baseline (s)", "test mIoU (seed 0)"]
+    table = [[r["round"], r["precision"], r["time_baseline_s"], r["miou"]] for r in rows]
+    means = {
+        precision: statistics.mean(float(r["time_baseline_s"]) for r in rows if r["precision"] == precision)
+        for precision in ("32-true", "bf16-mixed")
+    }
+    ratio = means["32-true"] / means["bf16-mixed"]
+    for precision, mean in means.items():
+        table.append(["mean", precision, f"{mean:.1f}", f"fp32 ÷ bf16 = {ratio:.2f}×" if precision != "32-true" else ""])
+    return header, table
 
 
 def gpu_epoch_cells(rows: list[dict]) -> tuple[list[str], list[list[str]]]:

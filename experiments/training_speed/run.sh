@@ -2,8 +2,9 @@
 # Quality parity and training time under trainer.precision=auto (#26 item 3): the demo at seeds 0-2 and each CPU
 # study's baseline at its own seed, one run at a time, with nothing else on the machine. Each baseline goes into the
 # baseline cache, so the studies reuse it. experiments/training_speed/collect.py turns the runs into parity.csv.
-# A NAME is demo_s<SEED>, or <study>[_fp32][_s<SEED>]: the study's CPU baseline (experiment=<study>_cpu), under
-# trainer.precision=32-true with _fp32, at baseline/data seed SEED with _s<SEED> (default: the study's own, 0).
+# A NAME is demo[_fp32]_s<SEED> (the default run at seed SEED), or <study>[_fp32][_s<SEED>]: the study's CPU baseline
+# (experiment=<study>_cpu) at baseline/data seed SEED with _s<SEED> (default: the study's own, 0); _fp32: under
+# trainer.precision=32-true.
 # Usage: experiments/training_speed/run.sh [OUT_DIR] [NAME...]   (default: outputs/training_speed, the auto runs)
 set -euo pipefail
 out_dir=${1:-outputs/training_speed}
@@ -13,6 +14,7 @@ names=("$@")
 for name in "${names[@]}"; do
   case $name in
     demo_s*) args=(seed="${name#demo_s}") ;;
+    demo_fp32_s*) args=(seed="${name#demo_fp32_s}" trainer.precision=32-true) ;;
     *) study=${name%_s[0-9]*}; args=()
        if [ "$study" != "$name" ]; then s=${name##*_s}; args+=(seed="$s" baseline.seed="$s" data.seed="$s"); fi
        if [ "${study%_fp32}" != "$study" ]; then study=${study%_fp32}; args+=(trainer.precision=32-true); fi

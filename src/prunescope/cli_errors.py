@@ -46,6 +46,7 @@ from prunescope.baselines.entries import CacheEntryError
 from prunescope.checkpoints import CheckpointError
 from prunescope.config_checks import ConfigError, instantiation_error, one_line
 from prunescope.data import DataFileError, DatasetNotFoundError
+from prunescope.models.contract import NetworkContractError
 from prunescope.modules.divergence import DivergenceError
 from prunescope.pruning.target import UnreachableRatio
 from prunescope.run_dirs import RunDirInUse
@@ -64,6 +65,7 @@ BAD_INPUT: tuple[type[BaseException], ...] = (
     RunDirInUse,
     UnreachableRatio,
     CacheEntryError,
+    NetworkContractError,
     FileNotFoundError,
 )
 """Errors one line explains (a config, a file or a directory the user chose): exit status 2, no traceback."""

@@ -13,7 +13,7 @@ from pytorch_lightning.loggers import Logger
 
 from prunescope.checkpoints import AtomicCheckpointIO
 from prunescope.config_checks import instantiate_checked
-from prunescope.models.contract import check_network
+from prunescope.models.contract import NetworkContractError, check_network
 from prunescope.modules import TaskModule
 from prunescope.precision import trainer_precision
 from prunescope.sync_batchnorm import resolve_sync_batchnorm
@@ -35,7 +35,10 @@ def build_module(cfg: DictConfig, datamodule: pl.LightningDataModule) -> TaskMod
     if "class_weights" in cfg.model and cfg.model.class_weights is None and weights is not None:
         overrides["class_weights"] = [float(w) for w in weights]
     module = instantiate_checked(cfg.model, cfg, **overrides)
-    check_network(module.net)  # the network contract, once per built model
+    try:
+        check_network(module.net)  # the network contract, once per built model
+    except NetworkContractError as error:
+        raise NetworkContractError(f"model.net._target_={cfg.model.net.get('_target_')}: {error}") from None
     module.model_config = OmegaConf.to_container(cfg.model, resolve=True)
     module.data_config = OmegaConf.to_container(cfg.data, resolve=True)
     return module

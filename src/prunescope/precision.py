@@ -56,11 +56,13 @@ BF16_PRECISIONS = ("bf16-mixed", "bf16-true", "bf16")
 BF16_CPU_FLAGS = frozenset({"amx_bf16", "avx512_bf16"})
 CPUINFO = Path("/proc/cpuinfo")
 
-BF16_MIN_STEP_GMACS = {"cpu": 1.0, "cuda": 250.0}
+BF16_MIN_STEP_GMACS = {"cpu": 0.25, "cuda": 250.0}
 """Smallest training step, in GMACs (per-sample forward MACs at the training input size x batch size), that ``auto``
 runs in bf16. CPU: measured with ``prunescope-bench sections=[training_speed]`` and whole ``prunescope-train`` runs
-on a 2-core AMD EPYC with AVX512-BF16 (README, "Training speed"): the demo U-Net (0.29 GMACs a step) trains slower
-in bf16, steps from about 1 GMAC up train faster. CUDA: measured on one H200
+on a 2-core AMD EPYC with AVX512-BF16 (README, "Training speed"): steps from 0.64 GMACs up are 1.25-1.64x faster in
+bf16, and the smallest measured, the demo U-Net's 0.29 GMACs, trains 1.15x faster as a whole run (21.9 s against
+25.2 s, means of three alternating pairs, ``experiments/training_speed/demo_precision.csv``); below it nothing was
+measured, so fp32 stays. CUDA: measured on one H200
 (``experiments/training_speed/gpu_step_times.py``, ``experiments/training_speed/RESULTS.md``): with cuDNN's default
 TF32 convolutions, fp32 steps were as fast or faster than bf16 autocast for VGG-16 (40 and 160 GMACs), SegNet
 (211) and DeepLabv3+ (26, within 7 %), and whole VGG-16 CIFAR epochs took 3.7 s in fp32 against 5.0 s in bf16;
