@@ -65,7 +65,9 @@ def test_auto_picks_bf16_only_for_big_steps_on_a_bf16_cpu(make_cfg, cpuinfo) -> 
     tiny = make_cfg("experiment=smoke", small=False)  # the tests' U-Net: width 4, depth 2, batch 8
     vgg = VGG16(num_classes=10, head="cifar_fc", width_mult=0.25, dropout=0.0)
     study_gmacs = count_macs(vgg, torch.zeros(1, 3, 32, 32)) * 128 / 1e9  # 2.55
-    assert study_gmacs > 0.29 > BF16_MIN_STEP_GMACS["cpu"] > 0.01  # the demo's step is 0.29 GMACs, smoke's 0.008
+    assert (
+        study_gmacs > 0.29 > BF16_MIN_STEP_GMACS["cpu"] > 0.01
+    )  # the demo's step is 0.29 GMACs, smoke's 0.008
 
     value, why = choose_precision(study, cpuinfo(True))
     assert value == "bf16-mixed" and f"{study_gmacs:.2f} GMACs" in why

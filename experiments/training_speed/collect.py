@@ -221,7 +221,14 @@ def demo_precision_cells(rows: list[dict]) -> tuple[list[str], list[list[str]]]:
     }
     ratio = means["32-true"] / means["bf16-mixed"]
     for precision, mean in means.items():
-        table.append(["mean", precision, f"{mean:.1f}", f"fp32 ÷ bf16 = {ratio:.2f}×" if precision != "32-true" else ""])
+        table.append(
+            [
+                "mean",
+                precision,
+                f"{mean:.1f}",
+                f"fp32 ÷ bf16 = {ratio:.2f}×" if precision != "32-true" else "",
+            ]
+        )
     return header, table
 
 
