@@ -42,6 +42,7 @@ import argparse
 import csv
 import importlib.util
 import json
+import os
 import re
 import shlex
 import statistics
@@ -318,12 +319,13 @@ GENERATORS: dict[str, Callable[[Sequence[Mapping[str, Any]], Mapping[str, str]],
 }
 SPREAD_TABLES = ("methods", "variants", "skipped", "speedups")
 """The generators whose cells aggregate seeds (their caption states the spread convention)."""
-FILTER_OPTIONS = ("scope", "ratio", "methods")
+FILTER_OPTIONS = ("scope", "ratio", "methods", "study")
 OPTIONS = {"csv", "note", "keep", "keep-rows", "names", *FILTER_OPTIONS}
 
 
 def select(rows: Sequence[Mapping[str, Any]], opts: Mapping[str, str]) -> list[Mapping[str, Any]]:
-    """The rows that pass the block's filters: ``scope=local``, ``ratio=0.724`` and ``methods=pca_nci,l1``."""
+    """The rows that pass the block's filters: ``scope=local``, ``ratio=0.724``, ``methods=pca_nci,l1`` and, for the
+    training-speed tables, ``study=segnet_camvid``."""
     kept = list(rows)
     if "scope" in opts:
         kept = [r for r in kept if r.get("run.scope") == opts["scope"]]
@@ -331,6 +333,8 @@ def select(rows: Sequence[Mapping[str, Any]], opts: Mapping[str, str]) -> list[M
         kept = [r for r in kept if abs(float(r["run.ratio"]) - float(opts["ratio"])) < 1e-9]
     if "methods" in opts:
         kept = [r for r in kept if r.get("run.method") in opts["methods"].split(",")]
+    if "study" in opts:
+        kept = [r for r in kept if r.get("study") == opts["study"]]
     return kept
 
 
@@ -447,7 +451,10 @@ def render(study: Path, spec: str, content: Sequence[str]) -> tuple[str, list[st
             untraceable.append(f"column(s) {', '.join(keep)}")
         if keep_rows:
             untraceable.append(f"row(s) {', '.join(keep_rows)}")
-    source = f"Generated from `{study.name}/{opts['csv']}` by `experiments/check_results.py`"
+    csv_name = os.path.normpath(
+        f"{study.name}/{opts['csv']}"
+    )  # ../training_speed/parity.csv: training_speed/...
+    source = f"Generated from `{csv_name}` by `experiments/check_results.py`"
     if name == "baseline":
         caption = [
             f"{generated.caption[0]} ({source}{'; per-class test IoU %' if generated.header else ''}):"

@@ -31,12 +31,18 @@ def load_check_results():
 
 
 def copy_study(tmp_path: Path, name: str) -> Path:
-    """A copy of one study's RESULTS.md and report CSVs (all the check reads)."""
+    """A copy of one study's RESULTS.md and report CSVs, and the training-speed CSVs beside it (all the check
+    reads)."""
     study = tmp_path / name
     (study / "report").mkdir(parents=True)
     shutil.copy(REPO / "experiments" / name / "RESULTS.md", study / "RESULTS.md")
     for csv_file in (REPO / "experiments" / name / "report").glob("*.csv"):
         shutil.copy(csv_file, study / "report" / csv_file.name)
+    speed = tmp_path / "training_speed"
+    if not speed.exists():
+        speed.mkdir()
+        for csv_file in (REPO / "experiments" / "training_speed").glob("*.csv"):
+            shutil.copy(csv_file, speed / csv_file.name)
     return study
 
 
