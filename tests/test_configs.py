@@ -179,3 +179,17 @@ def test_a_changed_yaml_default_is_caught(compose_option: Callable[[str, str], D
     assert "pruning.scope: yaml='local' python='global'" in problems
     assert "pruning.finetune.lr: yaml=0.5 python=0.001" in problems
     assert "cam.grid_classes: yaml=7 python=12" in problems
+
+
+@pytest.mark.parametrize(
+    ("overrides", "seed"),
+    [(["seed=5"], 5), (["seed=null"], None), (["seed=5", "pruning.method_options.seed=9"], 9)],
+)
+def test_random_pruning_draws_from_the_run_seed(
+    make_cfg: Callable[..., DictConfig], overrides: list[str], seed: int | None
+) -> None:
+    """``pruning=random`` is reproducible by ``seed`` like every other part of a run (null: a fresh draw)."""
+    from prunescope.pipeline.parts import pruning_config
+
+    config = pruning_config(make_cfg("experiment=smoke", "pruning=random", *overrides))
+    assert config.method_options["seed"] == seed
