@@ -132,6 +132,7 @@ def test_a_network_without_the_contract_fails_where_the_pipeline_builds_it(new_m
     with pytest.raises(NetworkContractError) as raised:
         build_module(cfg, datamodule=None)
     assert str(raised.value) == (
+        f"model.net._target_={MODULE}.NoContractNet: "
         "NoContractNet is not a PruneScope network: it has no cam_target_layer, channel_ties "
         "(see prunescope.models.contract.Network)"
     )
