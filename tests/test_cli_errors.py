@@ -94,6 +94,14 @@ BAD_TRAIN_INPUT = {
         ["pruning=l1", "pruning.method=nope"],
         r"error: pruning: unknown method 'nope' \(valid: .*l1.*\)",
     ),
+    "fine-tune warm-up out of range": (
+        ["pruning=l1", "pruning.finetune.warmup_fraction=1.5"],
+        re.escape("error: pruning: finetune.warmup_fraction must be in [0, 1), got 1.5"),
+    ),
+    "negative feature distillation weight": (
+        ["pruning=l1", "pruning.distill.feature_weight=-1"],
+        re.escape("error: pruning: distill.feature_weight must be >= 0, got -1"),
+    ),
     "cam.max_batches=0": (
         ["pruning=l1", "cam.max_batches=0"],
         re.escape("error: cam: Sp2PSCallback max_batches must be >= 1 or None; got 0"),

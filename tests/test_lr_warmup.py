@@ -70,7 +70,7 @@ def test_finetune_optimizer_switches_warmup_off() -> None:
         num_classes=3,
         warmup_fraction=0.3,
     )
-    install_finetune_optimizer(module, FinetuneOptions(), periods=2)
+    install_finetune_optimizer(module, FinetuneOptions(), epochs=2)
     assert module.warmup_fraction == 0.0
 
 

@@ -5,3 +5,6 @@
 set -euo pipefail
 out_dir=${1:-outputs/unet_camvid_layers}
 prunescope-report "$out_dir/layers" "$out_dir/filters" "$out_dir/combined" --out experiments/unet_camvid_layers/report
+# report.html last, from the committed report/results.csv and report/cams/ alone (what a reader opens; it needs
+# no run folders, and writes nothing else)
+prunescope-report experiments/unet_camvid_layers/report/results.csv

@@ -6,3 +6,6 @@ set -euo pipefail
 out_dir=${1:-outputs/vgg16_cifar10}
 prunescope-report "$out_dir/headline" "$out_dir/classic" --out experiments/vgg16_cifar10/report
 python experiments/study_tables.py "$out_dir/headline" "$out_dir/classic" --sp2ps-variants 4x4_base
+# report.html last, from the committed report/results.csv and report/cams/ alone (what a reader opens; it needs
+# no run folders, and writes nothing else)
+prunescope-report experiments/vgg16_cifar10/report/results.csv

@@ -27,6 +27,7 @@ from prunescope.pipeline import (
     run_identity,
     single_process_trainer,
     test_stage,
+    validation_stage,
 )
 from prunescope.pipeline.loggers import finish_wandb, log_final_metrics
 from prunescope.pipeline.metrics_file import completed_values
@@ -48,7 +49,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 
     Stages: build the parts → baseline (trained here, cached or loaded) → for a pruning run: U-Net layer pruning →
     filter pruning + fine-tune → test (quality and Sp2PS) → the same test of the pruned model before fine-tuning
-    (:mod:`prunescope.pipeline.before_finetune`). Each stage returns what it measured; ``RunReport`` writes
+    (:mod:`prunescope.pipeline.before_finetune`) → baseline and final model on the validation split, where the data
+    has one of its own (:mod:`prunescope.pipeline.validation`). Each stage returns what it measured; ``RunReport`` writes
     ``metrics.json`` from those results (``running`` at the start, ``completed`` or ``failed`` at the end).
     Under ``trainer=ddp`` only rank 0 claims the run dir and writes ``metrics.json``, and a pruning run's test stage
     (quality, Sp2PS, CAM grid, latency) runs on rank 0 alone, on one device.
@@ -87,6 +89,9 @@ def run(cfg: DictConfig) -> dict[str, Any]:
                 report.before_finetune = before_finetune_stage(  # after the final test: it stays as it was
                     parts, pruned.module.pruning_record, report.baseline.module, pruned.sp2ps is not None
                 )
+                report.validation = validation_stage(parts, report.baseline.module, pruned.module)
+        elif not follower:
+            report.validation = validation_stage(parts, report.baseline.module)
         values = report.write("completed")
         log_final_metrics(parts.loggers, values)
         log_run_dashboards(parts.loggers, cfg, values, getattr(parts.datamodule, "class_names", None))

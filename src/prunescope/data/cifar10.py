@@ -441,6 +441,11 @@ class CIFAR10DataModule(SeededDataModule):
                 )
             setattr(self, name, dataset.to(device))
 
+    @property
+    def validation_is_test(self) -> bool:
+        """``val_size=0``: validation runs on the test set."""
+        return self.val_size == 0
+
     def _build_splits(self) -> None:
         train_full, test = self._full_splits()
         if self.val_size >= len(train_full):

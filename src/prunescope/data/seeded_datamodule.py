@@ -60,6 +60,12 @@ class SeededDataModule(pl.LightningDataModule):
         self.val_dataset: Dataset | None = None
         self.test_dataset: Dataset | None = None
 
+    @property
+    def validation_is_test(self) -> bool:
+        """Whether the validation loader reads the test images (CIFAR-10 with ``val_size=0``); then no run records
+        validation figures, since nothing may be chosen on them."""
+        return False
+
     def check_declared(self, num_classes: int | None, task: str | None, ignore_index: int | None) -> None:
         """Check the config's ``num_classes`` / ``task`` / ``ignore_index`` keys against the dataset's.
 

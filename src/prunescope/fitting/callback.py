@@ -2,11 +2,12 @@
 
 Per fine-tune fit:
 
-1. ``on_fit_start``: switch on distillation from the frozen baseline (``distill.alpha > 0``) and install the
-   fine-tune LR schedule (:mod:`prunescope.fitting.finetune_optimizer`).
+1. ``on_fit_start``: switch on distillation from the frozen baseline (``distill.alpha > 0`` or
+   ``distill.feature_weight > 0``) and install the fine-tune LR schedule (:mod:`prunescope.fitting.finetune_optimizer`).
 2. ``on_train_epoch_start`` of each scheduled epoch: score the current model (calibration = ``calibration_batches``
    training batches) and remove filters with :func:`prunescope.pruning.prune`, then rebuild optimizer and LR
-   scheduler for the new parameters; the LR restarts at ``finetune.lr``. Before the first step, a ``ratio`` that
+   scheduler for the new parameters; the LR restarts at ``finetune.lr`` (after a linear warm-up over
+   ``finetune.warmup_fraction`` of the segment, when set). Before the first step, a ``ratio`` that
    ``min_channels`` / ``round_to`` and the never-pruned layers put out of reach on the network as it is then (after
    any U-Net level removal) fails the fit before any fine-tuning (:func:`prunescope.pruning.api.check_reachable`).
 
@@ -22,6 +23,15 @@ Each step builds one dependency graph (inside ``prune``). Every operation is app
 ``pl_module.pruning_record`` (saved in checkpoints and replayed on load); :attr:`PruningCallback.progress` is the
 callback's ``state_dict``, so a resumed fit continues the schedule without repeating steps. Under DDP rank 0 does
 each step and the other ranks replay it; the DDP wrapper is then rebuilt (:mod:`prunescope.fitting.distributed`).
+
+Feature distillation (``distill.feature_weight > 0``, :mod:`prunescope.modules.feature_distillation`): from the
+first step on, the layers are the 2-D convolutions (``nn.Conv2d``, ``nn.ConvTranspose2d``) among the producers
+the steps examined (every prunable conv of
+``PruningResult.kept``, whether or not it lost channels; output layers are never among them); each adapter starts as
+the identity on the baseline indices of the kept channels (composed over the steps) and, after a later step, as the
+previous adapter with the removed channels' columns dropped. The adapters and channel indices are part of the
+callback's state (a resumed fine-tune continues with them) and are released when the fit ends. Under DDP each rank
+trains its own adapters (their gradients are not averaged; the network's are).
 """
 
 from __future__ import annotations
@@ -40,6 +50,7 @@ from torch import nn
 from prunescope.fitting.distributed import check_strategy, prune_on_rank_zero, rewrap_ddp
 from prunescope.fitting.finetune_optimizer import install_finetune_optimizer
 from prunescope.fp32 import as_fp32, full_precision
+from prunescope.modules.feature_distillation import FeatureDistillation, is_feature_layer
 from prunescope.progress import log_pruning_step
 from prunescope.pruning.api import PruningResult, check_reachable, prune
 from prunescope.pruning.options import PruningConfig
@@ -129,7 +140,8 @@ class PruningCallback(pl.Callback):
     Args:
         config: the run's :class:`~prunescope.pruning.options.PruningConfig` (validated; ``layers`` is done by the
             layer stage before this fit, see :mod:`prunescope.pipeline.layers`).
-        teacher: the unpruned baseline network, distillation teacher when ``distill.alpha > 0`` (a copy is kept).
+        teacher: the unpruned baseline network, distillation teacher when ``distill.alpha > 0`` or
+            ``distill.feature_weight > 0`` (a copy is kept).
 
     Logged (``pl_module.log`` in the epoch of each step): ``prune/step``, ``prune/ratio_goal``,
     ``prune/ratio_step``, ``prune/ratio_removed``, ``prune/target_removed``, ``prune/params``, ``prune/macs``; and
@@ -146,15 +158,31 @@ class PruningCallback(pl.Callback):
         self.progress = PruningProgress()
         self._teacher = copy.deepcopy(teacher) if teacher is not None else None
         self._resumed = False
+        self._teacher_installed = False
         self._pending_logs: dict[str, float] = {}
+        # feature distillation: layer -> baseline index of each current channel (None: unknown), adapter weights
+        self.feature_channels: dict[str, list[int] | None] = {}
+        self._adapter_weights: dict[str, torch.Tensor] = {}
+        self._distiller: FeatureDistillation | None = None
 
     # ------------------------------------------------------------------------------------------- state
+    @property
+    def _features_on(self) -> bool:
+        return self.config.distill.feature_weight > 0
+
     def state_dict(self) -> dict[str, Any]:
-        return {
+        state = {
             **dataclasses.asdict(self.progress),
             "cumulative": list(self.cumulative),
             "epochs": list(self.epochs),
         }
+        if self._features_on:  # only then: the default state stays as it was
+            weights = (
+                self._distiller.adapter_weights() if self._distiller is not None else self._adapter_weights
+            )
+            state["feature_channels"] = copy.deepcopy(self.feature_channels)
+            state["feature_adapters"] = {name: w.clone() for name, w in weights.items()}
+        return state
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         if list(state_dict.get("cumulative", self.cumulative)) != list(self.cumulative) or list(
@@ -169,7 +197,14 @@ class PruningCallback(pl.Callback):
         self.progress = PruningProgress(
             **{name: copy.deepcopy(state_dict[name]) for name in names if name in state_dict}
         )
+        self._load_feature_state(state_dict)
         self._resumed = True
+
+    def _load_feature_state(self, state: dict[str, Any]) -> None:
+        self.feature_channels = copy.deepcopy(dict(state.get("feature_channels") or {}))
+        self._adapter_weights = {
+            name: torch.as_tensor(w).clone() for name, w in (state.get("feature_adapters") or {}).items()
+        }
 
     # ------------------------------------------------------------------------------------------- hooks
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
@@ -196,20 +231,26 @@ class PruningCallback(pl.Callback):
     ) -> None:
         # Runs before the optimizers are built and their states restored: build the same kind of optimizer and
         # scheduler the checkpoint holds (the saved states then overwrite LR and position).
+        # The adapters of feature distillation are built here too, so that the optimizer holds them.
         state = checkpoint.get("callbacks", {}).get(self.state_key)
         if state is not None:
             install_finetune_optimizer(
                 pl_module, self.config.finetune, self._segment_epochs(trainer, int(state["steps_done"]))
             )
+            if self._features_on:
+                self._install_teacher(pl_module)
+                self._load_feature_state(state)
+                self._install_feature_distillation(pl_module)
 
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if self.config.distill.alpha > 0:
-            if self._teacher is None:
-                raise RuntimeError("PruningCallback: distill.alpha > 0 needs the baseline network as teacher")
-            pl_module.set_teacher(self._teacher, self.config.distill.alpha, self.config.distill.temperature)
-        self._teacher = None
+        self._install_teacher(pl_module)
         if not self._resumed:
             self._install_segment(trainer, pl_module)
+
+    def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        """The adapters exist only during the fine-tune: released (hooks removed) when the fit ends, however."""
+        if stage == "fit" and self._distiller is not None:
+            self._take_adapters(pl_module)
 
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         stepped = False
@@ -222,6 +263,8 @@ class PruningCallback(pl.Callback):
         if stepped:
             if trainer.world_size > 1:
                 rewrap_ddp(trainer)
+            if self._features_on:
+                self._install_feature_distillation(pl_module)
             self._install_segment(trainer, pl_module)
         if self._pending_logs:
             pl_module.log_dict(self._pending_logs, on_step=False, on_epoch=True)
@@ -230,6 +273,8 @@ class PruningCallback(pl.Callback):
     # ------------------------------------------------------------------------------------------- one step
     def _prune_step(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         progress = self.progress
+        if self._features_on:
+            self._take_adapters(pl_module)  # no hooks during the step; rebuilt for the new shapes after it
         if progress.steps_done == 0:  # a ratio out of this network's reach fails before any fine-tuning
             with full_precision():
                 example = as_fp32(self._example_input(trainer, pl_module))
@@ -249,6 +294,8 @@ class PruningCallback(pl.Callback):
 
         result = prune_on_rank_zero(pl_module.net, decide) if trainer.world_size > 1 else decide()
         pl_module.pruning_record.extend(copy.deepcopy(result.record))
+        if self._features_on:
+            self._track_channels(result.kept)
         entry = progress.add(result, goal, ratio, time.perf_counter() - start)
         log_pruning_step(
             entry["step"], len(self.epochs), result, progress.params_original, progress.macs_original
@@ -268,6 +315,60 @@ class PruningCallback(pl.Callback):
             }
         )
 
+    # ------------------------------------------------------------------------------------------- distillation
+    def _install_teacher(self, pl_module: pl.LightningModule) -> None:
+        """Hand the baseline to the module as teacher, once per fit (when any distillation is on)."""
+        if self._teacher_installed:
+            return
+        distill = self.config.distill
+        if distill.enabled:
+            if self._teacher is None:
+                raise RuntimeError(
+                    "PruningCallback: distill.alpha > 0 or distill.feature_weight > 0 needs the baseline network "
+                    "as teacher"
+                )
+            pl_module.set_teacher(self._teacher, distill.alpha, distill.temperature)
+        self._teacher = None
+        self._teacher_installed = True
+
+    def _track_channels(self, kept: dict[str, list[int]]) -> None:
+        """Compose one step's kept indices (pre-step indexing) into the baseline index of every current channel,
+        and drop the removed channels' columns from the adapters to start from."""
+        for name, step_kept in kept.items():
+            indices = [int(i) for i in step_kept]
+            if name not in self.feature_channels:  # its first step: the pre-step indexing is the baseline's
+                self.feature_channels[name] = indices
+            else:
+                previous = self.feature_channels[name]
+                known = previous is not None and all(i < len(previous) for i in indices)
+                self.feature_channels[name] = [previous[i] for i in indices] if known else None
+            weight = self._adapter_weights.get(name)
+            if weight is not None and all(i < weight.shape[1] for i in indices):
+                self._adapter_weights[name] = weight[:, indices].clone()
+
+    def _take_adapters(self, pl_module: pl.LightningModule) -> None:
+        """Keep the current adapters' weights and release them (hooks removed)."""
+        if self._distiller is not None:
+            self._adapter_weights = self._distiller.adapter_weights()
+            self._distiller = None
+        pl_module.set_feature_distillation(None)
+
+    def _install_feature_distillation(self, pl_module: pl.LightningModule) -> None:
+        """Hook the convs of :attr:`feature_channels` on the student and the teacher, with their adapters."""
+        teacher = pl_module.teacher
+        if teacher is None or not self.feature_channels:
+            return
+        students, teachers = dict(pl_module.net.named_modules()), dict(teacher.named_modules())
+        channels = {
+            name: indices
+            for name, indices in self.feature_channels.items()
+            if is_feature_layer(students.get(name)) and is_feature_layer(teachers.get(name))
+        }
+        if not channels:
+            return
+        self._distiller = FeatureDistillation(pl_module.net, teacher, channels, self._adapter_weights)
+        pl_module.set_feature_distillation(self._distiller, self.config.distill.feature_weight)
+
     # ------------------------------------------------------------------------------------------- optimisation
     def _segment_epochs(self, trainer: pl.Trainer, steps_done: int) -> int:
         """Epochs from the last step (or the fit start) to the next step (or ``max_epochs``), at least 1."""
@@ -277,11 +378,15 @@ class PruningCallback(pl.Callback):
 
     def _install_segment(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         """Restart the LR for the current segment and rebuild the optimizers on the current parameters."""
-        periods = self._segment_epochs(trainer, self.progress.steps_done)
-        if getattr(pl_module, "scheduler_interval", "epoch") == "step":
-            total = trainer.estimated_stepping_batches
-            periods *= max(1, math.ceil(total / trainer.max_epochs)) if math.isfinite(total) else 1
-        install_finetune_optimizer(pl_module, self.config.finetune, periods)
+        epochs = self._segment_epochs(trainer, self.progress.steps_done)
+        steps_per_epoch = 1
+        if (
+            getattr(pl_module, "scheduler_interval", "epoch") == "step"
+            or self.config.finetune.warmup_fraction > 0
+        ):
+            total = trainer.estimated_stepping_batches  # (an LR per optimizer step)
+            steps_per_epoch = max(1, math.ceil(total / trainer.max_epochs)) if math.isfinite(total) else 1
+        install_finetune_optimizer(pl_module, self.config.finetune, epochs, steps_per_epoch)
         trainer.strategy.setup_optimizers(trainer)
 
     # ------------------------------------------------------------------------------------------- data

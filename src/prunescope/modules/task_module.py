@@ -11,6 +11,8 @@ import pytorch_lightning as pl
 import torch
 from torch import nn
 
+from prunescope.modules.feature_distillation import FeatureDistillation
+
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
 SchedulerFactory = Callable[..., Any]
 
@@ -27,7 +29,8 @@ class TaskModule(pl.LightningModule):
       ``checkpoint["pruning_record"]``; loading into a fresh module replays it on :attr:`net` before the weights load.
     - ``model_config`` (the resolved ``model`` config node, set by the train script) is saved as
       ``checkpoint["model_config"]`` so that ``prunescope-sp2ps`` can rebuild a model from its checkpoint alone.
-    - :meth:`set_teacher` enables knowledge distillation from a frozen copy of the baseline.
+    - :meth:`set_teacher` enables knowledge distillation from a frozen copy of the baseline (logits), and
+      :meth:`set_feature_distillation` adds the feature-map term at the pruned layers.
 
     Args:
         net: the network (``forward(x)`` returns logits).
@@ -79,6 +82,8 @@ class TaskModule(pl.LightningModule):
         self.teacher: nn.Module | None = None
         self.distill_alpha = 0.0
         self.distill_temperature = 1.0
+        self.feature_distillation: FeatureDistillation | None = None
+        self.feature_weight = 0.0
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.channels_last and x.dim() == 4:
@@ -107,22 +112,43 @@ class TaskModule(pl.LightningModule):
     def set_teacher(self, teacher: nn.Module | None, alpha: float = 0.5, temperature: float = 4.0) -> None:
         """Distil from ``teacher`` (kept frozen, in eval mode): ``loss = (1 - alpha) * task + alpha * T² · KL``.
 
-        ``teacher=None`` or ``alpha=0`` switches distillation off. The teacher is not a submodule, so it is neither
+        ``teacher=None`` switches distillation off (feature distillation too); ``alpha=0`` keeps the teacher without
+        the logit term (for :meth:`set_feature_distillation`). The teacher is not a submodule, so it is neither
         saved in checkpoints nor trained.
         """
         if not 0.0 <= alpha <= 1.0:
             raise ValueError(f"distillation alpha must be in [0, 1], got {alpha}")
         if temperature <= 0:
             raise ValueError(f"distillation temperature must be > 0, got {temperature}")
-        if teacher is None or alpha == 0.0:
+        if teacher is None:
             self.__dict__["teacher"] = None
             self.distill_alpha = 0.0
+            self.set_feature_distillation(None)
             return
         frozen = copy.deepcopy(teacher).to(self.device).eval()
         frozen.requires_grad_(False)
         self.__dict__["teacher"] = frozen  # plain attribute: not registered as a submodule
         self.distill_alpha = float(alpha)
         self.distill_temperature = float(temperature)
+
+    def set_feature_distillation(self, distillation: FeatureDistillation | None, weight: float = 0.0) -> None:
+        """Add ``weight · L_feat`` of ``distillation`` (hooked on :attr:`net` and :attr:`teacher`) to the training
+        loss, and its adapters to the optimizer :meth:`configure_optimizers` builds; ``None`` (or ``weight=0``)
+        releases the current one. A plain attribute: the adapters are not in the state dict."""
+        current = self.__dict__.get("feature_distillation")
+        if current is not None and current is not distillation:
+            current.release()
+        if distillation is not None and weight > 0:
+            if self.teacher is None:
+                distillation.release()
+                raise RuntimeError("feature distillation needs a teacher: call set_teacher first")
+            self.__dict__["feature_distillation"] = distillation
+            self.feature_weight = float(weight)
+            return
+        if distillation is not None:
+            distillation.release()
+        self.__dict__["feature_distillation"] = None
+        self.feature_weight = 0.0
 
     def distillation_loss(self, student_logits: torch.Tensor, teacher_logits: torch.Tensor) -> torch.Tensor:
         """T² · KL(softmax(teacher/T) ‖ softmax(student/T)), averaged over samples (and pixels), class dim 1."""
@@ -138,20 +164,31 @@ class TaskModule(pl.LightningModule):
     def training_loss(
         self, images: torch.Tensor, logits: torch.Tensor, targets: torch.Tensor
     ) -> torch.Tensor:
-        """Task loss, mixed with the distillation term when a teacher is set."""
+        """Task loss, mixed with the distillation terms when a teacher is set:
+        ``(1 - alpha) · task + alpha · T² · KL + feature_weight · L_feat``."""
         loss = self.task_loss(logits, targets)
-        if self.teacher is not None and self.distill_alpha > 0:
-            self.teacher.to(images.device)
-            with torch.no_grad():
-                teacher_logits = self.teacher(images)
+        features = self.feature_distillation
+        if self.teacher is None or (self.distill_alpha <= 0 and features is None):
+            return loss
+        self.teacher.to(images.device)
+        with torch.no_grad():
+            teacher_logits = self.teacher(images)
+        if self.distill_alpha > 0:
             kd = self.distillation_loss(logits, teacher_logits)
             self.log("train/distill_loss", kd, on_step=False, on_epoch=True)
             loss = (1.0 - self.distill_alpha) * loss + self.distill_alpha * kd
+        if features is not None:
+            feature_loss = features.loss()
+            self.log("train/feature_distill_loss", feature_loss, on_step=False, on_epoch=True)
+            loss = loss + self.feature_weight * feature_loss
         return loss
 
     # ----------------------------------------------------------------------------------------- optimisation
     def configure_optimizers(self) -> dict[str, Any]:
-        optimizer = self.optimizer_factory(params=[p for p in self.parameters() if p.requires_grad])
+        params = [p for p in self.parameters() if p.requires_grad]
+        if self.feature_distillation is not None:  # trained with the student, not part of it
+            params += list(self.feature_distillation.parameters())
+        optimizer = self.optimizer_factory(params=params)
         if self.scheduler_factory is None:
             return {"optimizer": optimizer}
         scheduler = self.scheduler_factory(optimizer=optimizer)

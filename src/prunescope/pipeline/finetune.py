@@ -51,7 +51,7 @@ def prune_finetune_stage(parts: RunParts, baseline: BaselineResult) -> PrunedRes
     """
     assert parts.pruning is not None, "prune_finetune_stage runs only for pruning runs"
     cfg = parts.cfg
-    teacher = baseline.module.net if parts.pruning.distill.alpha > 0 else None
+    teacher = baseline.module.net if parts.pruning.distill.enabled else None
     pruning = PruningCallback(parts.pruning, teacher=teacher)
     sp2ps = None
     if cfg.get("sp2ps") and cfg.get("cam") is not None:
@@ -83,7 +83,8 @@ def prune_finetune_stage(parts: RunParts, baseline: BaselineResult) -> PrunedRes
     if cfg.get("seed") is not None:
         # the fine-tune's order follows the run's seed (data.seed: the baseline's)
         datamodule.seed = int(cfg.seed)
-    # no baseline LR warm-up: the fine-tune restarts at pruning.finetune.lr with its own schedule
+    # no baseline LR warm-up: the fine-tune restarts at pruning.finetune.lr with its own schedule (and its own
+    # warm-up, pruning.finetune.warmup_fraction)
     parts.module.warmup_fraction = 0.0
     start = time.perf_counter()
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import time
 from dataclasses import dataclass, field
 
@@ -37,10 +38,11 @@ class LayerResult:
 
 def _candidate_preparer(finetune: FinetuneOptions):  # noqa: ANN202 - a small closure
     def prepare(candidate: TaskModule, epochs: int) -> None:
-        """Fine-tune candidates at ``finetune.lr`` with the fine-tune schedule over their epochs, without KD."""
+        """Fine-tune candidates at ``finetune.lr`` with the fine-tune schedule over their epochs (one LR per epoch,
+        so without ``finetune.warmup_fraction``), without KD."""
         candidate.set_teacher(None, 0.0)
         candidate.scheduler_interval = "epoch"
-        install_finetune_optimizer(candidate, finetune, epochs)
+        install_finetune_optimizer(candidate, dataclasses.replace(finetune, warmup_fraction=0.0), epochs)
 
     return prepare
 

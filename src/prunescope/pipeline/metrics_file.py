@@ -16,7 +16,9 @@ Keys are grouped by prefix (documented in README, "metrics.json schema"):
 - ``sp2ps.*``     score, spatial, spectral, pairs, skipped, per_class
 - ``quality.before_finetune``, ``sp2ps.before_finetune``  a pruning run's test metric and Sp2PS score of the pruned
   model before any fine-tuning (:mod:`prunescope.pipeline.before_finetune`; ``null`` when not measured)
-- ``time.*``      seconds: baseline, prune, finetune, test, sp2ps, before_finetune, total
+- ``baseline.val_<metric>``, ``pruned.val_<metric>``  quality on the validation split, where the data has one of
+  its own (:mod:`prunescope.pipeline.validation`): what choices between settings are made on
+- ``time.*``      seconds: baseline, prune, finetune, test, sp2ps, before_finetune, validation, total
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from prunescope.pipeline.before_finetune import BeforeFinetuneResult
 from prunescope.pipeline.finetune import PrunedResult
 from prunescope.pipeline.layers import LayerResult
 from prunescope.pipeline.testing import TestResult
+from prunescope.pipeline.validation import ValidationResult
 
 SCHEMA_VERSION = 1
 QUALITY_KEYS = ("miou", "pixel_acc", "acc")
@@ -155,6 +158,7 @@ class RunReport:
     pruned: PrunedResult | None = None
     tested: TestResult | None = None
     before_finetune: BeforeFinetuneResult | None = None
+    validation: ValidationResult | None = None
     started: float = field(default_factory=time.perf_counter)
 
     def values(self, status: str, error: BaseException | None = None) -> dict[str, Any]:
@@ -198,6 +202,7 @@ class RunReport:
             values["sp2ps.before_finetune"] = before.sp2ps
             if self.before_finetune is not None:
                 times["before_finetune"] = before.seconds
+        values.update(self._validation_values(times))
         times["total"] = time.perf_counter() - self.started
         values.update(_prefixed("run", run))
         values.update(_prefixed("time", times))
@@ -223,6 +228,20 @@ class RunReport:
             values["prune.steps_done"] = pruned.progress.steps_done
             times["prune"] = times.get("prune", 0.0) + pruned.progress.seconds
             times["finetune"] = pruned.finetune_seconds
+        return values
+
+    def _validation_values(self, times: dict[str, Any]) -> dict[str, Any]:
+        """``baseline.val_<metric>`` and ``pruned.val_<metric>``, each when measured."""
+        validation, metric = self.validation, self.quality_metric
+        if validation is None or metric is None:
+            return {}
+        values: dict[str, Any] = {}
+        if validation.baseline is not None:
+            values[f"baseline.val_{metric}"] = validation.baseline
+        if validation.pruned is not None:
+            values[f"pruned.val_{metric}"] = validation.pruned
+        if values:
+            times["validation"] = validation.seconds
         return values
 
     @staticmethod

@@ -167,6 +167,10 @@ class FinetuneOptions:
         batch_size: training batch size of the fine-tune (and its calibration batches); ``None`` = the data's.
         limit_train_batches: ``pl.Trainer`` limit of the fine-tune's training batches per epoch (an int: a
             training subset of that many batches; a float: that fraction); ``None`` = the trainer's.
+        warmup_fraction: linear LR warm-up over this fraction of every segment's optimizer steps, in [0, 1): step
+            ``t < W = max(1, round(warmup_fraction · T))`` runs at ``(t + 1) / W · lr``, then ``schedule`` spans the other
+            ``T - W`` steps (:func:`prunescope.fitting.finetune_optimizer.segment_scheduler`); 0 = off (the LR
+            restarts at ``lr``).
     """
 
     lr: float = 1e-3
@@ -175,6 +179,7 @@ class FinetuneOptions:
     optimizer: dict[str, Any] = field(default_factory=dict)
     batch_size: int | None = None
     limit_train_batches: int | float | None = None
+    warmup_fraction: float = 0.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "optimizer", dict(self.optimizer or {}))
@@ -200,6 +205,8 @@ class FinetuneOptions:
             problems.append(
                 f"finetune.limit_train_batches must be > 0 or null, got {self.limit_train_batches}"
             )
+        if not 0.0 <= self.warmup_fraction < 1.0:
+            problems.append(f"finetune.warmup_fraction must be in [0, 1), got {self.warmup_fraction}")
         return problems
 
 
@@ -207,13 +214,25 @@ class FinetuneOptions:
 class DistillOptions:
     """Knowledge distillation from the frozen baseline during the fine-tune.
 
+    ``loss = (1 - alpha) · task + alpha · T² · KL(logits) + feature_weight · L_feat`` (the last term:
+    :class:`prunescope.modules.feature_distillation.FeatureDistillation`).
+
     Attributes:
-        alpha: weight of the distillation term in [0, 1] (0 = off).
+        alpha: weight of the logit distillation term in [0, 1] (0 = off).
         temperature: softmax temperature (> 0).
+        feature_weight: weight ``beta >= 0`` of the feature-map term at the pruned convs: the mean over those
+            layers of ``MSE(adapter(student map), baseline map)``, with a learned 1×1 adapter per layer that exists
+            only during the fine-tune (0 = off).
     """
 
     alpha: float = 0.0
     temperature: float = 4.0
+    feature_weight: float = 0.0
+
+    @property
+    def enabled(self) -> bool:
+        """Whether the fine-tune needs the baseline as teacher (logit or feature distillation on)."""
+        return self.alpha > 0 or self.feature_weight > 0
 
     def problems(self) -> list[str]:
         """Every invalid option, one phrase each."""
@@ -224,6 +243,8 @@ class DistillOptions:
             problems.append(f"distill.alpha must be in [0, 1], got {self.alpha}")
         if not self.temperature > 0:
             problems.append(f"distill.temperature must be > 0, got {self.temperature}")
+        if not self.feature_weight >= 0:
+            problems.append(f"distill.feature_weight must be >= 0, got {self.feature_weight}")
         return problems
 
 

@@ -4,7 +4,9 @@ Per (model, data): the summary table (mean ± std over seeds, baseline first), t
 the baseline, failed jobs included), the plots, per-class IoU and per-class Sp2PS as heat-map tables (baseline and
 every method × ratio, means over seeds), and one block per job with its status, error, config overrides and CAM
 grid. Failed jobs without a model or dataset are listed at the end. Every table sorts by any column on a click
-(numbers by value, missing values last); the baseline row stays on top.
+(numbers by value, missing values last); the baseline row stays on top. Overrides, class names and CAM grids come
+from a :class:`~prunescope.reporting.run_files.RunFiles` source: the job folders, or a committed report folder
+whose notes, at the top of the page, say what it cannot show.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from prunescope.reporting.plots import (
     pareto_figure,
     plot_panel_figure,
 )
+from prunescope.reporting.run_files import JobFolders, RunFiles
 from prunescope.reporting.summary import (
     GROUP_KEYS,
     TABLE_KEYS,
@@ -52,6 +55,17 @@ PLOT_TITLES = {
     "quality_vs_sp2ps": "Quality vs. Sp2PS",
     "flops_drop_vs_quality": "FLOPs drop vs. quality",
 }
+
+
+@dataclass(frozen=True)
+class _Page:
+    """What every part of one page shares: where runs' files are read, each run's anchor (unique on the page)."""
+
+    files: RunFiles
+    anchors: Mapping[int, str]
+
+    def anchor(self, row: Mapping[str, Any]) -> str:
+        return self.anchors[id(row)]
 
 
 @dataclass(frozen=True)
@@ -194,11 +208,31 @@ def _summary_table(
 
 def _run_id(row: Mapping[str, Any]) -> str:
     folder = run_files.run_folder(row)
-    return "run-" + _slug(row.get("run.name") or "", folder.name if folder is not None else "")
+    name = row.get("run.name")
+    return "run-" + _slug("" if name is None else name, folder.name if folder is not None else "")
+
+
+def _anchors(rows: Sequence[Mapping[str, Any]]) -> dict[int, str]:
+    """Each row's anchor, by ``id(row)``: :func:`_run_id`, then ``-2``, ``-3``... for the runs of several sweeps
+    that share a job name and folder name (``headline/0``, ``classic/0``)."""
+    anchors: dict[int, str] = {}
+    taken: set[str] = set()
+    for row in rows:
+        anchor, count = _run_id(row), 1
+        while anchor in taken:
+            count += 1
+            anchor = f"{_run_id(row)}-{count}"
+        taken.add(anchor)
+        anchors[id(row)] = anchor
+    return anchors
 
 
 def _runs_table(
-    table_id: str, runs: Sequence[Mapping[str, Any]], base: Mapping[str, Any] | None, metric: str
+    table_id: str,
+    runs: Sequence[Mapping[str, Any]],
+    base: Mapping[str, Any] | None,
+    metric: str,
+    page: _Page,
 ) -> str:
     name = QUALITY_NAMES.get(metric, metric)
     header = [
@@ -236,11 +270,12 @@ def _runs_table(
         )
     body = []
     for row in runs:
-        run_name = html.escape(str(row.get("run.name") or MISSING))
+        name = row.get("run.name")
+        run_name = html.escape(MISSING if name is None else str(name))
         status = str(row.get("run.status"))
         body.append(
             [
-                Cell(f'<a href="#{_run_id(row)}">{run_name}</a>', run_name),
+                Cell(f'<a href="#{page.anchor(row)}">{run_name}</a>', run_name),
                 Cell(html.escape(method_label(row)), str(row.get("run.method"))),
                 _text(row.get("run.scope")),
                 _ratio(row.get("run.ratio")),
@@ -350,10 +385,11 @@ def _plots(group: Sequence[Mapping[str, Any]], base: Mapping[str, Any] | None, t
     return '<div class="plots">' + "".join(items) + "</div>" if items else ""
 
 
-def _run_details(row: Mapping[str, Any]) -> str:
+def _run_details(row: Mapping[str, Any], page: _Page) -> str:
     folder = run_files.run_folder(row)
     status = str(row.get("run.status"))
-    title = html.escape(str(row.get("run.name") or (folder.name if folder else MISSING)))
+    name = row.get("run.name")
+    title = html.escape(str(name) if name is not None else folder.name if folder is not None else MISSING)
     facts = [f'<dt>status</dt><dd class="status-{_slug(status)}">{html.escape(status)}</dd>']
     if folder is not None:
         facts.append(f"<dt>folder</dt><dd><code>{html.escape(str(folder))}</code></dd>")
@@ -362,40 +398,45 @@ def _run_details(row: Mapping[str, Any]) -> str:
         if value is not None:
             text = f"{value:.4f}" if isinstance(value, float) else str(value)
             facts.append(f"<dt>{label}</dt><dd>{html.escape(text)}</dd>")
-    identity = " ".join(
-        f"{label}{html.escape(str(row[key]))}"
-        for key, label in (("run.method", ""), ("run.ratio", "ratio "), ("run.seed", "seed "))
+    known = []  # "l1", "l1 (local)" or "levels 2 + l1", then ratio and seed
+    if row.get("run.method") is not None:
+        known.append(method_label(row, show_scope=row.get("run.scope") not in (None, "global")))
+    known += [
+        f"{label}{row[key]}"
+        for key, label in (("run.ratio", "ratio "), ("run.seed", "seed "))
         if row.get(key) is not None
-    )
+    ]
+    identity = html.escape(" ".join(known))
     summary = (
         f"{title} · {identity} — {html.escape(status)}" if identity else f"{title} — {html.escape(status)}"
     )
-    parts = [f'<details class="run" id="{_run_id(row)}"><summary>{summary}</summary>']
+    parts = [f'<details class="run" id="{page.anchor(row)}"><summary>{summary}</summary>']
     parts.append("<dl>" + "".join(facts) + "</dl>")
     if not is_completed(row):
         error = str(row.get("run.error") or "no error recorded")
         parts.append(f'<pre class="error">{html.escape(error)}</pre>')
-    overrides = run_files.overrides(folder) or [str(o) for o in row.get("run.overrides") or []]
-    parts.append(
-        "<p>Overrides:</p><pre>"
-        + (html.escape("\n".join(overrides)) if overrides else "(none recorded)")
-        + "</pre>"
-    )
-    grid = run_files.cam_grid(folder)
+    overrides = page.files.overrides(row)
+    if overrides is not None:
+        parts.append(
+            "<p>Overrides:</p><pre>"
+            + (html.escape("\n".join(overrides)) if overrides else "(none recorded)")
+            + "</pre>"
+        )
+    grid = page.files.cam_grid(row)
     if grid is not None:
         parts.append(f'<img class="cam-grid" alt="CAM grid of {title}" src="{grid_uri(grid)}">')
     parts.append("</details>")
     return "".join(parts)
 
 
-def _failed_section(rows: Sequence[Mapping[str, Any]]) -> str:
+def _failed_section(rows: Sequence[Mapping[str, Any]], page: _Page) -> str:
     failed = [row for row in rows if not is_completed(row)]
     if not failed:
         return '<section id="failed"><h2>Failed runs</h2><p>None.</p></section>'
     header = ["Run", "Model", "Data", "Method", "Ratio", "Seed", "Error"]
     body = [
         [
-            Cell(f'<a href="#{_run_id(row)}">{html.escape(str(row.get("run.name")))}</a>'),
+            Cell(f'<a href="#{page.anchor(row)}">{html.escape(str(row.get("run.name")))}</a>'),
             _text(row.get("run.model")),
             _text(row.get("run.data")),
             _text(row.get("run.method")),
@@ -406,7 +447,7 @@ def _failed_section(rows: Sequence[Mapping[str, Any]]) -> str:
         for row in failed
     ]
     orphans = [row for row in failed if any(row.get(key) is None for key in TABLE_KEYS)]
-    details = "".join(_run_details(row) for row in orphans)
+    details = "".join(_run_details(row, page) for row in orphans)
     table = _table("failed-runs", header, [], body)
     return f'<section id="failed"><h2>Failed runs</h2>{table}{details}</section>'
 
@@ -416,25 +457,24 @@ def _section(
     runs: Sequence[Mapping[str, Any]],
     group: Sequence[Mapping[str, Any]],
     base: Mapping[str, Any] | None,
+    page: _Page,
 ) -> str:
     model, data = table
     slug = _slug(model, data)
     metric = group[0]["quality.metric"] if group else (base or {}).get("quality.metric", "miou")
     completed = [row for row in runs if is_completed(row)]
-    names = next(
-        (n for row in runs if (n := run_files.class_names(run_files.run_folder(row))) is not None), None
-    )
+    names = next((n for row in runs if (n := page.files.class_names(row)) is not None), None)
     parts = [
         f'<section class="table" id="{slug}"><h2>{html.escape(str(model))} on {html.escape(str(data))}</h2>',
         "<h3>Summary (mean ± sample std over seeds)</h3>",
         _summary_table(f"summary-{slug}", group, base, metric),
         "<h3>Runs</h3>",
-        _runs_table(f"runs-{slug}", runs, base, metric),
+        _runs_table(f"runs-{slug}", runs, base, metric, page),
         "<h3>Plots</h3>",
         _plots(group, base, table),
         _per_class_tables(slug, completed, names),
         "<h3>Each run: status, overrides, CAM grid</h3>",
-        "".join(_run_details(row) for row in runs),
+        "".join(_run_details(row, page) for row in runs),
         "</section>",
     ]
     return "".join(parts)
@@ -453,6 +493,7 @@ figure{margin:0}figcaption{font-size:.85em;color:#555}
 details.run{border:1px solid #ddd;margin:.4em 0;padding:.3em .6em}
 details.run dl{display:grid;grid-template-columns:max-content auto;gap:.1em 1em;font-size:.85em}
 details.run dd{margin:0}pre{background:#f6f6f6;padding:.4em;white-space:pre-wrap;font-size:.8em}
+ul.notes{background:#f4f8ff;border-left:3px solid #6b8fd6;padding:.4em 1.8em;font-size:.9em}
 .status-failed,pre.error{color:#b00020}.status-completed{color:#1b5e20}
 img.cam-grid{max-width:100%;display:block}
 """
@@ -491,6 +532,7 @@ def render_html(
     summary: Sequence[Mapping[str, Any]],
     baselines: Mapping[tuple, Mapping[str, Any]],
     title: str = "PruneScope report",
+    files: RunFiles | None = None,
 ) -> str:
     """The report page.
 
@@ -499,7 +541,10 @@ def render_html(
         summary: :func:`prunescope.reporting.summarize` of ``rows``.
         baselines: :func:`prunescope.reporting.summarize_baselines` of ``rows``.
         title: page title.
+        files: where each run's overrides, class names and CAM grid are read (default: its job folder); its
+            notes are listed under the page's opening line.
     """
+    page = _Page(files if files is not None else JobFolders(), _anchors(rows))
     runs_by_table = group_by([r for r in rows if all(r.get(k) is not None for k in TABLE_KEYS)], TABLE_KEYS)
     summary_by_table = group_by(summary, TABLE_KEYS)
     failed = sum(not is_completed(row) for row in rows)
@@ -509,9 +554,10 @@ def render_html(
         for table in runs_by_table
     )
     sections = "".join(
-        _section(table, runs, summary_by_table.get(table, []), baselines.get(table))
+        _section(table, runs, summary_by_table.get(table, []), baselines.get(table), page)
         for table, runs in runs_by_table.items()
     )
+    notes = "".join(f"<li>{html.escape(note)}</li>" for note in page.files.notes(rows))
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
@@ -520,8 +566,9 @@ def render_html(
         f"<p>{len(rows)} runs ({failed} failed), written {stamp}. Quality in %, Δ in points against the baseline; "
         "click a column header to sort. CAM grids: this run's lowest, median and highest Sp2PS pairs, then one "
         "fixed pair per class, the same in every run of a seed.</p>"
-        f'<nav><ul>{nav}<li><a href="#failed">Failed runs</a></li></ul></nav>'
-        f"{sections}{_failed_section(rows)}<script>{SCRIPT}</script></body></html>"
+        + (f'<ul class="notes">{notes}</ul>' if notes else "")
+        + f'<nav><ul>{nav}<li><a href="#failed">Failed runs</a></li></ul></nav>'
+        f"{sections}{_failed_section(rows, page)}<script>{SCRIPT}</script></body></html>"
     )
 
 
@@ -530,9 +577,10 @@ def write_html_report(
     summary: Sequence[Mapping[str, Any]],
     baselines: Mapping[tuple, Mapping[str, Any]],
     path: str | os.PathLike[str],
+    files: RunFiles | None = None,
 ) -> Path:
     """Write :func:`render_html` to ``path`` (parents created); returns the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_html(rows, summary, baselines), encoding="utf-8")
+    path.write_text(render_html(rows, summary, baselines, files=files), encoding="utf-8")
     return path

@@ -1,0 +1,158 @@
+"""Collect the fine-tune strategy runs into ``candidates.csv`` and choose the strategy on validation only.
+
+Reads ``<RUNS_DIR>/<candidate>/<job>/metrics.json`` (one sweep dir per candidate, as ``run.sh`` writes them), keeps
+the completed runs and writes one row per run: ``candidate, seed, metric, val, test, finetune_s, total_s``
+(``val`` = ``pruned.val_<metric>``, ``test`` = ``pruned.<metric>``, both fractions; ``finetune_s`` =
+``time.finetune``, ``total_s`` = ``time.total``). Then it prints, per candidate, the mean ± sample standard deviation
+over seeds and the winner: **the highest mean ``pruned.val_<metric>``**; the test column is reported, never used to
+choose (a tie on validation goes to the candidate listed first in :data:`CANDIDATES`, the simpler one).
+
+Usage: ``python experiments/finetune_strategy/collect.py [RUNS_DIR] [--out CSV]`` (defaults:
+``outputs/finetune_strategy`` and ``experiments/finetune_strategy/candidates.csv``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import statistics
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+CANDIDATES = ("plain", "long", "warmup", "kd_logits", "kd_features", "iterative")
+"""The candidates of ``run.sh``, simplest first (the order breaks ties on validation)."""
+FIELDS = ("candidate", "seed", "metric", "val", "test", "finetune_s", "total_s")
+
+
+def _number(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+def candidate_rows(runs_dir: Path) -> list[dict]:
+    """One row per completed run under ``runs_dir/<candidate>/<job>/metrics.json``, sorted by candidate and seed."""
+    rows = []
+    for path in sorted(Path(runs_dir).glob("*/*/metrics.json")):
+        values = json.loads(path.read_text(encoding="utf-8"))
+        if values.get("run.status") != "completed":
+            continue
+        metric = values.get("quality.metric") or "acc"
+        rows.append(
+            {
+                "candidate": path.parent.parent.name,
+                "seed": values.get("run.seed"),
+                "metric": metric,
+                "val": _number(values.get(f"pruned.val_{metric}")),
+                "test": _number(values.get(f"pruned.{metric}")),
+                "finetune_s": _number(values.get("time.finetune")),
+                "total_s": _number(values.get("time.total")),
+            }
+        )
+    order = {name: index for index, name in enumerate(CANDIDATES)}
+    rows.sort(
+        key=lambda r: (
+            order.get(r["candidate"], len(order)),
+            r["candidate"],
+            -1 if r["seed"] is None else r["seed"],
+        )
+    )
+    return rows
+
+
+def _mean_std(values: list[float]) -> tuple[float | None, float | None]:
+    """Mean and sample standard deviation (``None`` for fewer than 2 values)."""
+    if not values:
+        return None, None
+    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else None
+
+
+def summarise(rows: list[dict]) -> list[dict]:
+    """Per candidate (in row order): ``n`` runs and mean / sample std of ``val``, ``test`` and ``finetune_s``.
+
+    A candidate with a run lacking ``val`` gets ``val_mean = None`` (it cannot be chosen)."""
+    names = list(dict.fromkeys(r["candidate"] for r in rows))
+    summary = []
+    for name in names:
+        group = [r for r in rows if r["candidate"] == name]
+        entry: dict = {"candidate": name, "n": len(group)}
+        for key in ("val", "test", "finetune_s"):
+            values = [r[key] for r in group]
+            known = [v for v in values if v is not None]
+            mean, std = _mean_std(known) if len(known) == len(values) else (None, None)
+            entry[f"{key}_mean"], entry[f"{key}_std"] = mean, std
+        summary.append(entry)
+    return summary
+
+
+def choose(summary: list[dict]) -> str:
+    """The candidate with the highest mean validation quality (test figures play no part).
+
+    Raises:
+        ValueError: no candidate has validation figures for all its runs.
+    """
+    ranked = [entry for entry in summary if entry["val_mean"] is not None]
+    if not ranked:
+        raise ValueError(
+            "no candidate has pruned.val_<metric> in every run: the data needs a validation split of its own "
+            "(data.val_size > 0 for cifar10)"
+        )
+    best = max(entry["val_mean"] for entry in ranked)
+    return next(entry["candidate"] for entry in ranked if entry["val_mean"] == best)
+
+
+def write_csv(path: Path, rows: list[dict]) -> None:
+    with Path(path).open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=FIELDS, lineterminator="\n")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({key: "" if row[key] is None else row[key] for key in FIELDS})
+
+
+def _cell(mean: float | None, std: float | None, scale: float, digits: int) -> str:
+    if mean is None:
+        return "–"
+    text = f"{mean * scale:.{digits}f}"
+    return text + (f" ± {std * scale:.{digits}f}" if std is not None else "")
+
+
+def table(summary: list[dict], metric: str) -> str:
+    """The per-candidate Markdown table: validation and test quality in percent, fine-tune seconds."""
+    lines = [
+        f"| candidate | runs | val {metric} (%) | test {metric} (%) | fine-tune (s) |",
+        "|---|---|---|---|---|",
+    ]
+    for e in summary:
+        lines.append(
+            f"| {e['candidate']} | {e['n']} | {_cell(e['val_mean'], e['val_std'], 100.0, 2)} | "
+            f"{_cell(e['test_mean'], e['test_std'], 100.0, 2)} | "
+            f"{_cell(e['finetune_s_mean'], e['finetune_s_std'], 1.0, 0)} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("runs_dir", nargs="?", default="outputs/finetune_strategy", type=Path)
+    parser.add_argument("--out", default=HERE / "candidates.csv", type=Path)
+    args = parser.parse_args(argv)
+    rows = candidate_rows(args.runs_dir)
+    if not rows:
+        print(f"no completed runs under {args.runs_dir}/<candidate>/<job>/metrics.json", file=sys.stderr)
+        return 1
+    write_csv(args.out, rows)
+    summary = summarise(rows)
+    metric = rows[0]["metric"]
+    print(table(summary, metric))
+    winner = choose(summary)
+    print(f"\nchosen on validation (highest mean pruned.val_{metric} over seeds): {winner}")
+    print(f"{len(rows)} runs -> {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,93 @@
+"""experiments/finetune_strategy/collect.py: runs -> candidates.csv, the winner chosen on validation, never on test."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import json
+import statistics
+from pathlib import Path
+
+import pytest
+
+COLLECT = Path(__file__).resolve().parents[1] / "experiments" / "finetune_strategy" / "collect.py"
+
+
+def load_collect():
+    spec = importlib.util.spec_from_file_location("finetune_strategy_collect", COLLECT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def write_run(
+    runs: Path, candidate: str, job: int, seed: int, val: float | None, test: float, **extra
+) -> None:
+    path = runs / candidate / str(job) / "metrics.json"
+    path.parent.mkdir(parents=True)
+    values = {
+        "run.status": "completed",
+        "run.seed": seed,
+        "quality.metric": "acc",
+        "pruned.acc": test,
+        "time.finetune": 100.0 + job,
+        "time.total": 200.0 + job,
+        **({} if val is None else {"pruned.val_acc": val}),
+        **extra,
+    }
+    path.write_text(json.dumps(values))
+
+
+@pytest.fixture
+def runs(tmp_path: Path) -> Path:
+    """``kd_logits`` is best on validation, ``long`` on test: the two splits disagree."""
+    runs = tmp_path / "runs"
+    for seed, (val, test) in enumerate([(0.80, 0.70), (0.82, 0.71), (0.81, 0.72)]):
+        write_run(runs, "kd_logits", seed, seed, val, test)
+    for seed, (val, test) in enumerate([(0.78, 0.90), (0.79, 0.91), (0.77, 0.92)]):
+        write_run(runs, "long", seed, seed, val, test)
+    write_run(runs, "plain", 0, 0, 0.70, 0.70)
+    write_run(runs, "plain", 1, 1, 0.99, 0.99, **{"run.status": "failed"})  # not counted
+    return runs
+
+
+def test_winner_is_chosen_on_validation_not_on_test(runs: Path, tmp_path: Path, capsys) -> None:
+    collect = load_collect()
+    rows = collect.candidate_rows(runs)
+    summary = collect.summarise(rows)
+    by_name = {entry["candidate"]: entry for entry in summary}
+    assert max(summary, key=lambda e: e["test_mean"])["candidate"] == "long"  # test would pick another
+    assert collect.choose(summary) == "kd_logits"
+    assert by_name["kd_logits"]["val_mean"] == pytest.approx(0.81)
+    assert by_name["kd_logits"]["val_std"] == pytest.approx(
+        statistics.stdev([0.80, 0.82, 0.81])
+    )  # sample std
+    assert by_name["plain"]["n"] == 1 and by_name["plain"]["val_std"] is None  # the failed run is left out
+
+    out = tmp_path / "candidates.csv"
+    assert collect.main([str(runs), "--out", str(out)]) == 0
+    written = list(csv.DictReader(out.open()))
+    assert list(written[0]) == ["candidate", "seed", "metric", "val", "test", "finetune_s", "total_s"]
+    assert [(r["candidate"], r["seed"]) for r in written] == [
+        ("plain", "0"),
+        ("long", "0"),
+        ("long", "1"),
+        ("long", "2"),
+        ("kd_logits", "0"),
+        ("kd_logits", "1"),
+        ("kd_logits", "2"),
+    ]
+    printed = capsys.readouterr().out
+    assert "chosen on validation (highest mean pruned.val_acc over seeds): kd_logits" in printed
+    assert "| kd_logits | 3 | 81.00 ± 1.00 | 71.00 ± 1.00 |" in printed
+
+
+def test_runs_without_validation_figures_cannot_win(tmp_path: Path) -> None:
+    collect = load_collect()
+    write_run(tmp_path, "plain", 0, 0, None, 0.99)  # e.g. data.val_size=0: no pruned.val_acc
+    write_run(tmp_path, "warmup", 0, 0, 0.5, 0.5)
+    assert collect.choose(collect.summarise(collect.candidate_rows(tmp_path))) == "warmup"
+    only_test = tmp_path / "only_test"
+    write_run(only_test, "plain", 0, 0, None, 0.99)
+    with pytest.raises(ValueError, match="data.val_size > 0"):
+        collect.choose(collect.summarise(collect.candidate_rows(only_test)))
