@@ -22,8 +22,9 @@ Generators (the rows are the CSV's completed runs, optionally filtered by ``scop
 - ``methods``: one row per (method, target, ratio): params / FLOPs drop, quality, its change, Sp2PS, speed-up;
 - ``variants names=a,b``: quality and the Sp2PS of the run and of each re-scored variant per (method, ratio);
 - ``skipped names=a,b``: the share of Sp2PS pairs left out (both CAMs constant), per variant;
-- ``parity``, ``demo_precision``, ``gpu_epochs``, ``gpu_steps``: the tables of ``experiments/training_speed/`` (its
-  ``collect.py`` builds them from ``parity.csv``, ``demo_precision.csv``, ``gpu_epochs.csv``, ``gpu_step_times.csv``);
+- ``parity``, ``demo_precision``, ``vgg_acceptance``, ``gpu_epochs``, ``gpu_steps``: the tables of
+  ``experiments/training_speed/`` (its ``collect.py`` builds them from ``parity.csv``, ``demo_precision.csv``,
+  ``vgg_acceptance.csv``, ``gpu_epochs.csv``, ``gpu_step_times.csv``);
 - ``speedups``: the re-timed speed-up table of ``study_speedups.py``: MAC ratio (baseline / pruned MACs) and n
   from the CSV; the speed-up column itself is kept from the page (``keep="speed-up ×"``).
 
@@ -309,6 +310,7 @@ def _training_speed_table(
 GENERATORS: dict[str, Callable[[Sequence[Mapping[str, Any]], Mapping[str, str]], Generated]] = {
     "parity": _training_speed_table("parity_cells"),
     "demo_precision": _training_speed_table("demo_precision_cells"),
+    "vgg_acceptance": _training_speed_table("vgg_acceptance_cells"),
     "gpu_epochs": _training_speed_table("gpu_epoch_cells"),
     "gpu_steps": _training_speed_table("gpu_step_cells"),
     "baseline": gen_baseline,

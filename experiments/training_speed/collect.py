@@ -210,26 +210,37 @@ def _training_time(run: dict) -> str:
     return f"{wall}; {epochs} x {median:.1f} s = {epochs * median / 60:.1f} min"
 
 
-def demo_precision_cells(rows: list[dict]) -> tuple[list[str], list[list[str]]]:
-    """Rows of ``demo_precision.csv`` (``demo_precision.sh``: the demo in fp32 and bf16, alternating) and the mean
-    ``time.baseline`` of each precision with the fp32 ÷ bf16 ratio."""
-    header = ["round", "precision", "time.baseline (s)", "test mIoU (seed 0)"]
-    table = [[r["round"], r["precision"], r["time_baseline_s"], r["miou"]] for r in rows]
+def alternating_cells(
+    rows: list[dict], group: str, quality: str, quality_label: str, slow: str, fast: str
+) -> tuple[list[str], list[list[str]]]:
+    """Rows of a back-to-back CSV (runs of two settings in alternating order: one row per run, the setting in column
+    ``group``) and the mean ``time.baseline`` of each setting with the ratio ``slow ÷ fast``."""
+    header = ["round", group, "time.baseline (s)", quality_label]
+    table = [[r["round"], r[group], r["time_baseline_s"], r[quality]] for r in rows]
     means = {
-        precision: statistics.mean(float(r["time_baseline_s"]) for r in rows if r["precision"] == precision)
-        for precision in ("32-true", "bf16-mixed")
+        setting: statistics.mean(float(r["time_baseline_s"]) for r in rows if r[group] == setting)
+        for setting in (slow, fast)
     }
-    ratio = means["32-true"] / means["bf16-mixed"]
-    for precision, mean in means.items():
-        table.append(
-            [
-                "mean",
-                precision,
-                f"{mean:.1f}",
-                f"fp32 ÷ bf16 = {ratio:.2f}×" if precision != "32-true" else "",
-            ]
-        )
+    ratio = means[slow] / means[fast]
+    table.append(["mean", slow, f"{means[slow]:.1f}", ""])
+    table.append(["mean", fast, f"{means[fast]:.1f}", f"{slow} ÷ {fast} = {ratio:.2f}×"])
     return header, table
+
+
+def demo_precision_cells(rows: list[dict]) -> tuple[list[str], list[list[str]]]:
+    """``demo_precision.csv`` (``demo_precision.sh``: the demo in fp32 and bf16, alternating)."""
+    return alternating_cells(rows, "precision", "miou", "test mIoU (seed 0)", "32-true", "bf16-mixed")
+
+
+def vgg_acceptance_cells(rows: list[dict]) -> tuple[list[str], list[list[str]]]:
+    """``vgg_acceptance.csv`` (``vgg_acceptance.sh``: 2-epoch quarter-width VGG-16, defaults against fp32 NCHW)."""
+    header, table = alternating_cells(
+        rows, "config", "acc", "test accuracy (seed 0)", "fp32_nchw", "defaults"
+    )
+    precision = {r["config"]: r["precision"] for r in rows}
+    return header[:2] + ["precision"] + header[2:], [
+        row[:2] + [precision.get(row[1], "") if row[0] != "mean" else ""] + row[2:] for row in table
+    ]
 
 
 def gpu_epoch_cells(rows: list[dict]) -> tuple[list[str], list[list[str]]]:
