@@ -166,6 +166,11 @@ BAD_TRAIN_INPUT = {
             "pruning.layers.levels to 0..1 or auto"
         ),
     ),
+    "CAM layer the network does not have": (
+        ["pruning=l1", "cam.target_layer=nope"],
+        re.escape("error: cam.target_layer: unknown layer name(s) ['nope']; valid module names include: ")
+        + ".+",
+    ),
     "network without the contract": (
         ["~model.net", "+model.net._target_=torch.nn.Identity"],
         re.escape(

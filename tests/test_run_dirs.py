@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from omegaconf import DictConfig
 
+from prunescope.config_checks import ConfigError
 from prunescope.run_dirs import RunDirInUse, claim_run_dir
 from prunescope.train import run
 
@@ -27,6 +28,18 @@ def test_a_live_run_dir_is_refused_and_left_untouched(make_cfg: Callable[..., Di
         holder.release()
     assert json.loads((run_dir / "metrics.json").read_text()) == {"run.name": "the other run"}
     assert run(cfg)["run.status"] == "completed"  # free again once the other run ended
+
+
+def test_a_rerun_refused_for_bad_input_keeps_the_completed_metrics(
+    make_cfg: Callable[..., DictConfig],
+) -> None:
+    cfg = make_cfg("experiment=smoke", "pruning=l1", small=False)
+    assert run(cfg)["run.status"] == "completed"
+    written = (Path(cfg.paths.output_dir) / "metrics.json").read_bytes()
+    bad = make_cfg("experiment=smoke", "pruning=l1", "cam.target_layer=nope", small=False)  # same run dir
+    with pytest.raises(ConfigError, match=r"cam.target_layer: unknown layer name\(s\) \['nope'\]"):
+        run(bad)
+    assert (Path(cfg.paths.output_dir) / "metrics.json").read_bytes() == written
 
 
 @pytest.mark.slow

@@ -51,7 +51,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     filter pruning + fine-tune → test (quality and Sp2PS) → the same test of the pruned model before fine-tuning
     (:mod:`prunescope.pipeline.before_finetune`) → baseline and final model on the validation split, where the data
     has one of its own (:mod:`prunescope.pipeline.validation`). Each stage returns what it measured; ``RunReport`` writes
-    ``metrics.json`` from those results (``running`` at the start, ``completed`` or ``failed`` at the end).
+    ``metrics.json`` from those results (``running`` once the parts are built, ``completed`` or ``failed`` at the end;
+    a run refused while its parts are built, i.e. for bad input, leaves a ``metrics.json`` already there as it is).
     Under ``trainer=ddp`` only rank 0 claims the run dir and writes ``metrics.json``, and a pruning run's test stage
     (quality, Sp2PS, CAM grid, latency) runs on rank 0 alone, on one device.
     """
@@ -71,10 +72,12 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             if run_dir_lock is not None:
                 run_dir_lock.release()
             raise
-    report.write("running")
     handlers = interrupt_on_signals()
+    started = False  # until the parts are built, a failure (bad input) leaves an earlier run's metrics.json as it is
     try:
         parts = build_parts(cfg)
+        report.write("running")
+        started = True
         report.quality_metric = parts.module.quality_metric
         report.baseline = baseline_stage(parts)
         if parts.pruning is not None:
@@ -98,7 +101,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         return values
     except BaseException as error:
         # SystemExit: the job's host exits it (submitit requeues a preempted or timed-out Slurm job that way)
-        report.write("interrupted" if isinstance(error, RunInterrupted | SystemExit) else "failed", error)
+        if started or not report.path.exists():
+            report.write("interrupted" if isinstance(error, RunInterrupted | SystemExit) else "failed", error)
         raise
     finally:
         restore_signal_handlers(handlers)

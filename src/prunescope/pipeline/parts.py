@@ -67,7 +67,8 @@ def build_parts(cfg: DictConfig) -> RunParts:
     """Check the config, seed, build the datamodule, module and loggers (logging the config as hyper-parameters).
 
     Raises:
-        ConfigError: a model/data mismatch, impossible run settings or unknown layer names, before any data is read;
+        ConfigError: a model/data mismatch, impossible run settings or unknown layer names (``pruning.ignored_layers``,
+            ``cam.target_layer``), before any data is read;
             a ``pruning.ratio`` out of the network's reach (:func:`prunescope.pruning.api.check_reachable`), before
             any training.
         ValueError: invalid pruning options (one message listing all of them).
@@ -84,6 +85,10 @@ def build_parts(cfg: DictConfig) -> RunParts:
     if pruning is not None:
         names = [name for name, _ in module.net.named_modules() if name]
         check_layer_names(list(pruning.ignored_layers), names, "pruning.ignored_layers")
+        if cfg.get("sp2ps") and cfg.get("cam") is not None and cfg.cam.get("target_layer") is not None:
+            check_layer_names(
+                [str(cfg.cam.target_layer)], names, "cam.target_layer"
+            )  # else it fails at the test
         if pruning.layers.requested and not supports_level_pruning(module.net):
             raise ConfigError(
                 f"pruning.layers.levels={pruning.layers.levels!r} needs a network with remove_deepest_levels(k) "
