@@ -25,6 +25,8 @@ Generators (the rows are the CSV's completed runs, optionally filtered by ``scop
 - ``parity``, ``demo_precision``, ``vgg_acceptance``, ``gpu_epochs``, ``gpu_steps``: the tables of
   ``experiments/training_speed/`` (its ``collect.py`` builds them from ``parity.csv``, ``demo_precision.csv``,
   ``vgg_acceptance.csv``, ``gpu_epochs.csv``, ``gpu_step_times.csv``);
+- ``candidates``: the fine-tune strategy candidates of ``experiments/finetune_strategy/`` (its ``collect.py``
+  builds the table from ``candidates.csv``);
 - ``speedups``: the re-timed speed-up table of ``study_speedups.py``: MAC ratio (baseline / pruned MACs) and n
   from the CSV; the speed-up column itself is kept from the page (``keep="speed-up ×"``).
 
@@ -290,14 +292,15 @@ def gen_speedups(rows: Sequence[Mapping[str, Any]], opts: Mapping[str, str]) -> 
     return Generated([], ["method", "ratio", "speed-up ×", "MAC ratio ×", "n"], body, "lrrrr", key_columns=2)
 
 
-def _training_speed_table(
-    cells: str,
+def _collect_table(
+    folder: str, cells: str
 ) -> Callable[[Sequence[Mapping[str, Any]], Mapping[str, str]], Generated]:
-    """A generator for a table of ``experiments/training_speed/collect.py`` (``cells`` names its function)."""
+    """A generator for a table of ``experiments/<folder>/collect.py`` (``cells`` names its function, which takes the
+    CSV's rows)."""
 
     def generate(rows: Sequence[Mapping[str, Any]], opts: Mapping[str, str]) -> Generated:
-        path = EXPERIMENTS / "training_speed" / "collect.py"
-        spec = importlib.util.spec_from_file_location("_training_speed_collect", path)
+        path = EXPERIMENTS / folder / "collect.py"
+        spec = importlib.util.spec_from_file_location(f"_{folder}_collect", path)
         assert spec is not None and spec.loader is not None
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
@@ -307,7 +310,15 @@ def _training_speed_table(
     return generate
 
 
+def _training_speed_table(
+    cells: str,
+) -> Callable[[Sequence[Mapping[str, Any]], Mapping[str, str]], Generated]:
+    """A generator for a table of ``experiments/training_speed/collect.py`` (``cells`` names its function)."""
+    return _collect_table("training_speed", cells)
+
+
 GENERATORS: dict[str, Callable[[Sequence[Mapping[str, Any]], Mapping[str, str]], Generated]] = {
+    "candidates": _collect_table("finetune_strategy", "candidate_cells"),
     "parity": _training_speed_table("parity_cells"),
     "demo_precision": _training_speed_table("demo_precision_cells"),
     "vgg_acceptance": _training_speed_table("vgg_acceptance_cells"),

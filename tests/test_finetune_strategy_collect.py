@@ -30,6 +30,10 @@ def write_run(
         "run.seed": seed,
         "quality.metric": "acc",
         "pruned.acc": test,
+        "baseline.acc": 0.75,
+        "quality.before_finetune": test / 2,
+        "sp2ps.score": 0.5 + job / 100,
+        "sp2ps.before_finetune": 0.3,
         "time.finetune": 100.0 + job,
         "time.total": 200.0 + job,
         **({} if val is None else {"pruned.val_acc": val}),
@@ -67,7 +71,7 @@ def test_winner_is_chosen_on_validation_not_on_test(runs: Path, tmp_path: Path, 
     out = tmp_path / "candidates.csv"
     assert collect.main([str(runs), "--out", str(out)]) == 0
     written = list(csv.DictReader(out.open()))
-    assert list(written[0]) == ["candidate", "seed", "metric", "val", "test", "finetune_s", "total_s"]
+    assert list(written[0]) == list(collect.FIELDS)
     assert [(r["candidate"], r["seed"]) for r in written] == [
         ("plain", "0"),
         ("long", "0"),
@@ -91,3 +95,17 @@ def test_runs_without_validation_figures_cannot_win(tmp_path: Path) -> None:
     write_run(only_test, "plain", 0, 0, None, 0.99)
     with pytest.raises(ValueError, match="data.val_size > 0"):
         collect.choose(collect.summarise(collect.candidate_rows(only_test)))
+
+
+def test_results_table_from_the_csv(runs: Path, tmp_path: Path) -> None:
+    """The table check_results generates: from candidates.csv alone (strings), the winner marked as chosen on val."""
+    collect = load_collect()
+    out = tmp_path / "candidates.csv"
+    assert collect.main([str(runs), "--out", str(out)]) == 0
+    header, body = collect.candidate_cells(list(csv.DictReader(out.open())))
+    rows = {row[0]: dict(zip(header, row, strict=True)) for row in body}
+    assert rows["kd_logits"]["chosen on val"] == "**yes**" and rows["long"]["chosen on val"] == ""
+    assert rows["kd_logits"]["val acc %"] == "81.00 ± 1.00"
+    assert rows["long"]["Δacc (points)"] == "16.00 ± 1.00"  # test 0.91 mean against the baseline's 0.75
+    assert rows["long"]["acc % before fine-tune"] == "45.5 ± 0.5"
+    assert rows["plain"]["Sp2PS"] == "0.500" and rows["plain"]["runs"] == "1"

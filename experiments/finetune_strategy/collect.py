@@ -1,9 +1,11 @@
 """Collect the fine-tune strategy runs into ``candidates.csv`` and choose the strategy on validation only.
 
 Reads ``<RUNS_DIR>/<candidate>/<job>/metrics.json`` (one sweep dir per candidate, as ``run.sh`` writes them), keeps
-the completed runs and writes one row per run: ``candidate, seed, metric, val, test, finetune_s, total_s``
-(``val`` = ``pruned.val_<metric>``, ``test`` = ``pruned.<metric>``, both fractions; ``finetune_s`` =
-``time.finetune``, ``total_s`` = ``time.total``). Then it prints, per candidate, the mean ± sample standard deviation
+the completed runs and writes one row per run: ``candidate, seed, metric, val, test, baseline, before, sp2ps,
+sp2ps_before, finetune_s, total_s`` (``val`` = ``pruned.val_<metric>``, ``test`` = ``pruned.<metric>``, ``baseline`` =
+``baseline.<metric>`` (test), ``before`` = ``quality.before_finetune`` (test), all fractions; ``sp2ps`` =
+``sp2ps.score``, ``sp2ps_before`` = ``sp2ps.before_finetune``; ``finetune_s`` = ``time.finetune``, ``total_s`` =
+``time.total``). :func:`candidate_cells` is the RESULTS table (``experiments/check_results.py`` generates it). Then it prints, per candidate, the mean ± sample standard deviation
 over seeds and the winner: **the highest mean ``pruned.val_<metric>``**; the test column is reported, never used to
 choose (a tie on validation goes to the candidate listed first in :data:`CANDIDATES`, the simpler one).
 
@@ -25,7 +27,19 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 CANDIDATES = ("plain", "long", "warmup", "kd_logits", "kd_features", "iterative")
 """The candidates of ``run.sh``, simplest first (the order breaks ties on validation)."""
-FIELDS = ("candidate", "seed", "metric", "val", "test", "finetune_s", "total_s")
+FIELDS = (
+    "candidate",
+    "seed",
+    "metric",
+    "val",
+    "test",
+    "baseline",
+    "before",
+    "sp2ps",
+    "sp2ps_before",
+    "finetune_s",
+    "total_s",
+)
 
 
 def _number(value: object) -> float | None:
@@ -49,6 +63,10 @@ def candidate_rows(runs_dir: Path) -> list[dict]:
                 "metric": metric,
                 "val": _number(values.get(f"pruned.val_{metric}")),
                 "test": _number(values.get(f"pruned.{metric}")),
+                "baseline": _number(values.get(f"baseline.{metric}")),
+                "before": _number(values.get("quality.before_finetune")),
+                "sp2ps": _number(values.get("sp2ps.score")),
+                "sp2ps_before": _number(values.get("sp2ps.before_finetune")),
                 "finetune_s": _number(values.get("time.finetune")),
                 "total_s": _number(values.get("time.total")),
             }
@@ -72,7 +90,8 @@ def _mean_std(values: list[float]) -> tuple[float | None, float | None]:
 
 
 def summarise(rows: list[dict]) -> list[dict]:
-    """Per candidate (in row order): ``n`` runs and mean / sample std of ``val``, ``test`` and ``finetune_s``.
+    """Per candidate (in row order): ``n`` runs and mean / sample std of ``val``, ``test``, ``before``, ``sp2ps``,
+    ``sp2ps_before`` and ``finetune_s``.
 
     A candidate with a run lacking ``val`` gets ``val_mean = None`` (it cannot be chosen)."""
     names = list(dict.fromkeys(r["candidate"] for r in rows))
@@ -80,7 +99,7 @@ def summarise(rows: list[dict]) -> list[dict]:
     for name in names:
         group = [r for r in rows if r["candidate"] == name]
         entry: dict = {"candidate": name, "n": len(group)}
-        for key in ("val", "test", "finetune_s"):
+        for key in ("val", "test", "before", "sp2ps", "sp2ps_before", "finetune_s"):
             values = [r[key] for r in group]
             known = [v for v in values if v is not None]
             mean, std = _mean_std(known) if len(known) == len(values) else (None, None)
@@ -133,6 +152,59 @@ def table(summary: list[dict], metric: str) -> str:
             f"{_cell(e['finetune_s_mean'], e['finetune_s_std'], 1.0, 0)} |"
         )
     return "\n".join(lines)
+
+
+def candidate_cells(rows: list[dict]) -> tuple[list[str], list[list[str]]]:
+    """The RESULTS table from ``candidates.csv`` rows (strings, as ``csv.DictReader`` gives them): per candidate the
+    runs, validation and test quality (%), the test quality's change from the baseline (points), the test quality and
+    Sp2PS before the fine-tune, the final Sp2PS, the fine-tune seconds (mean ± sample std over seeds) and which one is
+    chosen (highest mean validation quality)."""
+    typed = [
+        {
+            key: (value if key in ("candidate", "metric") else None if value in ("", None) else float(value))
+            for key, value in row.items()
+        }
+        for row in rows
+    ]
+    for row in typed:
+        row["delta"] = (
+            None if row["test"] is None or row["baseline"] is None else row["test"] - row["baseline"]
+        )
+    summary = summarise(typed)
+    deltas = {
+        name: _mean_std([r["delta"] for r in typed if r["candidate"] == name and r["delta"] is not None])
+        for name in (entry["candidate"] for entry in summary)
+    }
+    winner = choose(summary)
+    metric = typed[0]["metric"]
+    header = [
+        "candidate",
+        "runs",
+        f"val {metric} %",
+        f"test {metric} %",
+        f"Δ{metric} (points)",
+        f"{metric} % before fine-tune",
+        "Sp2PS before fine-tune",
+        "Sp2PS",
+        "fine-tune (s)",
+        "chosen on val",
+    ]
+    body = [
+        [
+            e["candidate"],
+            str(e["n"]),
+            _cell(e["val_mean"], e["val_std"], 100.0, 2),
+            _cell(e["test_mean"], e["test_std"], 100.0, 2),
+            _cell(*deltas[e["candidate"]], 100.0, 2),
+            _cell(e["before_mean"], e["before_std"], 100.0, 1),
+            _cell(e["sp2ps_before_mean"], e["sp2ps_before_std"], 1.0, 3),
+            _cell(e["sp2ps_mean"], e["sp2ps_std"], 1.0, 3),
+            _cell(e["finetune_s_mean"], e["finetune_s_std"], 1.0, 0),
+            "**yes**" if e["candidate"] == winner else "",
+        ]
+        for e in summary
+    ]
+    return header, body
 
 
 def main(argv: Sequence[str] | None = None) -> int:
