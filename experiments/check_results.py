@@ -28,7 +28,8 @@ Generators (the rows are the CSV's completed runs, optionally filtered by ``scop
 - ``candidates``: the fine-tune strategy candidates of ``experiments/finetune_strategy/`` (its ``collect.py``
   builds the table from ``candidates.csv``);
 - ``speedups``: the re-timed speed-up table of ``study_speedups.py``: MAC ratio (baseline / pruned MACs) and n
-  from the CSV; the speed-up column itself is kept from the page (``keep="speed-up ×"``).
+  from the CSV; the speed-up column from ``timings=report/speedups.csv`` (``study_speedups.py --out``), or, for a
+  study whose runs were re-timed before that file existed, kept from the page (``keep="speed-up ×"``).
 
 Spread convention everywhere: mean ± sample standard deviation over seeds (n − 1); one seed: the value alone.
 
@@ -276,17 +277,27 @@ def gen_skipped(rows: Sequence[Mapping[str, Any]], opts: Mapping[str, str]) -> G
     return Generated([], ["Sp2PS variant", "pairs left out, mean %", "min–max %"], body, "lrr")
 
 
-def gen_speedups(rows: Sequence[Mapping[str, Any]], opts: Mapping[str, str]) -> Generated:
+def gen_speedups(rows: Sequence[Mapping[str, Any]], opts: Mapping[str, Any]) -> Generated:
     """The table of ``study_speedups.py``: per (method, ratio) the MAC ratio (baseline / pruned MACs, mean over the
-    group's runs) and n from the CSV; the re-timed speed-up is in no CSV (``keep="speed-up ×"``)."""
+    group's runs) and n from the CSV; the re-timed speed-up (mean ± std over seeds) from the timings CSV that
+    ``study_speedups.py --out`` wrote (``timings=report/speedups.csv``), else from no CSV (``keep="speed-up ×"``)."""
     show_scope = mixes_scopes(rows)
     groups: dict[tuple[str, float], list[float]] = defaultdict(list)
     for row in rows:
         groups[(method_label(row, show_scope), float(row["run.ratio"]))].append(
             row["baseline.macs"] / row["pruned.macs"]
         )
+    timed: dict[tuple[str, float], list[float]] = defaultdict(list)
+    for row in opts.get("timings_rows", ()):
+        timed[(method_label(row, show_scope), float(row["run.ratio"]))].append(float(row["speedup"]))
     body = [
-        [method, f"{100 * ratio:.1f} %", "–", f"{statistics.fmean(ratios):.2f}", str(len(ratios))]
+        [
+            method,
+            f"{100 * ratio:.1f} %",
+            mean_spread(timed[(method, ratio)], 1.0, 2) if timed.get((method, ratio)) else "–",
+            f"{statistics.fmean(ratios):.2f}",
+            str(len(ratios)),
+        ]
         for (method, ratio), ratios in sorted(groups.items(), key=lambda item: (item[0][1], item[0][0]))
     ]
     return Generated([], ["method", "ratio", "speed-up ×", "MAC ratio ×", "n"], body, "lrrrr", key_columns=2)
@@ -333,7 +344,7 @@ GENERATORS: dict[str, Callable[[Sequence[Mapping[str, Any]], Mapping[str, str]],
 SPREAD_TABLES = ("methods", "variants", "skipped", "speedups")
 """The generators whose cells aggregate seeds (their caption states the spread convention)."""
 FILTER_OPTIONS = ("scope", "ratio", "methods", "study")
-OPTIONS = {"csv", "note", "keep", "keep-rows", "names", *FILTER_OPTIONS}
+OPTIONS = {"csv", "timings", "note", "keep", "keep-rows", "names", *FILTER_OPTIONS}
 
 
 def select(rows: Sequence[Mapping[str, Any]], opts: Mapping[str, str]) -> list[Mapping[str, Any]]:
@@ -440,7 +451,13 @@ def render(study: Path, spec: str, content: Sequence[str]) -> tuple[str, list[st
     rows = select(read_rows(csv_path), opts)
     if not rows:
         raise ValueError(f"no completed run in {opts['csv']} passes the filters")
-    generated = GENERATORS[name](rows, opts)
+    if "timings" in opts:  # the speedups table's second CSV (study_speedups.py --out)
+        timings_path = study / opts["timings"]
+        if not timings_path.is_file():
+            raise ValueError(f"{opts['timings']} is not in {study.name}/")
+        generated = GENERATORS[name](rows, {**opts, "timings_rows": select(read_rows(timings_path), opts)})
+    else:
+        generated = GENERATORS[name](rows, opts)
     keep = [c for c in opts.get("keep", "").split(",") if c]
     keep_rows = [r for r in opts.get("keep-rows", "").split(",") if r]
     untraceable = []
@@ -467,6 +484,9 @@ def render(study: Path, spec: str, content: Sequence[str]) -> tuple[str, list[st
     csv_name = os.path.normpath(
         f"{study.name}/{opts['csv']}"
     )  # ../training_speed/parity.csv: training_speed/...
+    if "timings" in opts:
+        timings_name = os.path.normpath(f"{study.name}/{opts['timings']}")
+        csv_name += f"` and `{timings_name}"
     source = f"Generated from `{csv_name}` by `experiments/check_results.py`"
     if name == "baseline":
         caption = [

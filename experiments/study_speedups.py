@@ -7,13 +7,17 @@ interleaved) at one batch size and thread count, and prints one line per (method
 std over seeds (sample standard deviation, n − 1), with the mean MAC ratio (baseline / pruned) of the same runs
 beside it.
 
+``--out CSV`` also writes one row per run (``TIMING_FIELDS``), the file a study commits in its ``report/`` and from
+which ``experiments/check_results.py`` builds the speed-up table (``speedups ... timings=report/speedups.csv``).
+
 Usage: ``python experiments/study_speedups.py outputs/vgg16_cifar10/headline outputs/vgg16_cifar10/classic
-[--batch 1] [--threads 2] [--repeats 50]``
+[--batch 1] [--threads 2] [--repeats 50] [--out experiments/vgg16_cifar10/report/speedups.csv]``
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import statistics
 from collections import defaultdict
 from collections.abc import Sequence
@@ -31,11 +35,42 @@ from prunescope.reporting.summary import method_label, mixes_scopes
 
 def input_shape(row: dict) -> tuple[int, ...]:
     """(C, H, W) of the run's test images: its ``data.image_size`` (``.hydra/config.yaml``), CIFAR's 32×32 when
-    that is absent, CamVid's native 180×240 when it is null."""
+    that is absent, CamVid's native 180×240 when it is null; an int ``s`` is ``s×s``."""
     data = OmegaConf.load(Path(row["run.output_dir"]) / ".hydra" / "config.yaml").data
     if "image_size" not in data:
         return (3, 32, 32)
-    return (3, *(data.image_size or (180, 240)))
+    size = data.image_size or (180, 240)
+    return (3, size, size) if isinstance(size, int) else (3, *size)
+
+
+TIMING_FIELDS = (
+    "run",
+    "run.method",
+    "run.scope",
+    "run.target",
+    "run.ratio",
+    "run.layers",
+    "run.seed",
+    "batch",
+    "threads",
+    "repeats",
+    "baseline_ms",
+    "pruned_ms",
+    "speedup",
+    "mac_ratio",
+)
+"""One row of ``--out`` per run: its folder (``<sweep>/<job>``), identity, the timing settings, the two medians (ms),
+their ratio and the MAC ratio."""
+
+
+def write_timings(path: Path, timings: list[dict]) -> None:
+    """``timings`` as a CSV of :data:`TIMING_FIELDS` (empty cells for ``None``)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=TIMING_FIELDS, lineterminator="\n")
+        writer.writeheader()
+        for row in timings:
+            writer.writerow({key: "" if row.get(key) is None else row[key] for key in TIMING_FIELDS})
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -45,6 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=50)
+    parser.add_argument("--out", type=Path, default=None, help="also write one CSV row per run here")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     rows = [row for row in collect_runs(args.dirs) if is_completed(row)]
@@ -53,6 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     baselines: dict[str, torch.nn.Module] = {}
     groups: dict[tuple[str, float], list[tuple[float, float]]] = defaultdict(list)
+    timings: list[dict] = []
     show_scope = mixes_scopes(rows)
     for row in rows:
         source = str(row["run.baseline_source"])
@@ -68,6 +105,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         speedup = latency["baseline"].ms / latency["pruned"].ms
         mac_ratio = count_macs(baselines[source], example) / count_macs(pruned.net, example)
         groups[(method_label(row, show_scope), float(row["run.ratio"]))].append((speedup, mac_ratio))
+        folder = Path(row["run.output_dir"])
+        timings.append(
+            {
+                "run": f"{folder.parent.name}/{folder.name}",
+                **{key: row.get(key) for key in TIMING_FIELDS if key.startswith("run.")},
+                "batch": args.batch,
+                "threads": args.threads,
+                "repeats": args.repeats,
+                "baseline_ms": f"{latency['baseline'].ms:.4f}",
+                "pruned_ms": f"{latency['pruned'].ms:.4f}",
+                "speedup": f"{speedup:.4f}",
+                "mac_ratio": f"{mac_ratio:.4f}",
+            }
+        )
     print(
         f"Speed-up, eager, batch {args.batch}, {args.threads} threads, median of {args.repeats} interleaved runs; "
         "mean ± std over seeds"
@@ -83,6 +134,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             [method, f"{100 * ratio:.1f} %", f"{mean:.2f}{spread}", f"{mac_ratio:.2f}", str(len(values))]
         )
     print(markdown_table(["method", "ratio", "speed-up ×", "MAC ratio ×", "n"], body))
+    if args.out is not None:
+        write_timings(args.out, timings)
+        print(f"\n{len(timings)} runs -> {args.out}")
     return 0
 
 

@@ -6,6 +6,7 @@ number of a generated table is edited (or a table is typed outside the marked bl
 
 from __future__ import annotations
 
+import csv
 import importlib.util
 import re
 import shutil
@@ -130,3 +131,41 @@ def test_spread_is_the_sample_std_over_seeds() -> None:
     check_results = load_check_results()
     assert check_results.mean_spread([0.30, 0.32], 100.0, 1) == "31.0 ± 1.4"
     assert check_results.mean_spread([0.30], 100.0, 1) == "30.0"
+
+
+def test_speedups_from_a_timings_csv_are_traceable(tmp_path: Path, capsys) -> None:
+    """study_speedups.py --out's CSV fills the speed-up column (mean ± std over seeds); no cell is kept any more."""
+    check_results = load_check_results()
+    study = copy_study(tmp_path, "vgg16_cifar10")
+    rows = list(csv.DictReader((study / "report" / "results.csv").open()))
+    timings = study / "report" / "speedups.csv"
+    with timings.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["run", "run.method", "run.scope", "run.ratio", "run.seed", "speedup"])
+        for i, row in enumerate(rows):
+            speedup = 2.0 + 0.2 * int(row["run.seed"])  # seeds 0 and 1: 2.0 and 2.2
+            writer.writerow(
+                [f"s/{i}", row["run.method"], row["run.scope"], row["run.ratio"], row["run.seed"], speedup]
+            )
+    page = study / "RESULTS.md"
+    text = page.read_text()
+    marker = re.search(r'<!-- table: speedups csv=report/results.csv keep="speed-up ×".*-->', text)
+    assert marker is not None
+    page.write_text(
+        text.replace(
+            marker.group(0), "<!-- table: speedups csv=report/results.csv timings=report/speedups.csv -->"
+        )
+    )
+    assert check_results.main(["--write", str(page)]) == 0
+    capsys.readouterr()
+    assert check_results.main([str(page)]) == 0
+    out = capsys.readouterr().out
+    assert "speed-up ×" not in out  # nothing untraceable left in that table
+    written = page.read_text()
+    assert (
+        "Generated from `vgg16_cifar10/report/results.csv` and `vgg16_cifar10/report/speedups.csv`" in written
+    )
+    assert re.search(r"^\| pca_nci \| 86\.5 % \| 2\.10 ± 0\.14 \| ", written, re.M)  # seeds 0, 1
+    assert re.search(r"^\| random \| 86\.5 % \| 2\.00 \| ", written, re.M)  # one seed
+    timings.write_text(timings.read_text().replace("2.2", "2.4"))
+    assert check_results.main([str(page)]) == 1
