@@ -27,6 +27,9 @@ Generators (the rows are the CSV's completed runs, optionally filtered by ``scop
   ``vgg_acceptance.csv``, ``gpu_epochs.csv``, ``gpu_step_times.csv``);
 - ``candidates``: the fine-tune strategy candidates of ``experiments/finetune_strategy/`` (its ``collect.py``
   builds the table from ``candidates.csv``);
+- ``before``: per (method, ratio) quality and Sp2PS before the fine-tune and after it, and the runs without the
+  before-fine-tune figures;
+- ``correlations``: Spearman ρ across the pruning runs of the final quality with each before-fine-tune figure;
 - ``speedups``: the re-timed speed-up table of ``study_speedups.py``: MAC ratio (baseline / pruned MACs) and n
   from the CSV; the speed-up column from ``timings=report/speedups.csv`` (``study_speedups.py --out``), or, for a
   study whose runs were re-timed before that file existed, kept from the page (``keep="speed-up ×"``).
@@ -61,18 +64,19 @@ EXPERIMENTS = Path(__file__).resolve().parent
 REPO = EXPERIMENTS.parent
 
 
-def _load_markdown_table() -> Callable[..., str]:
-    """``prunescope.reporting.markdown.markdown_table``, loaded from its file: importing it as a package module
-    would import all of ``prunescope.reporting`` (torch, matplotlib: seconds) for one pure function."""
-    path = REPO / "src" / "prunescope" / "reporting" / "markdown.py"
-    spec = importlib.util.spec_from_file_location("_prunescope_markdown", path)
+def _load_module(relative: str) -> Any:
+    """A pure module of ``src/prunescope/reporting/`` loaded from its file: importing it as a package module would
+    import all of ``prunescope.reporting`` (torch, matplotlib: seconds) for a few pure functions."""
+    path = REPO / "src" / "prunescope" / "reporting" / relative
+    spec = importlib.util.spec_from_file_location(f"_prunescope_{path.stem}", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.markdown_table
+    return module
 
 
-markdown_table = _load_markdown_table()
+markdown_table = _load_module("markdown.py").markdown_table
+spearman = _load_module("rank_correlation.py").spearman
 
 # prunescope.data.camvid.CAMVID_CLASSES (importing it loads torch); the order of baseline.iou_per_class.
 CAMVID_CLASSES = (
@@ -303,6 +307,64 @@ def gen_speedups(rows: Sequence[Mapping[str, Any]], opts: Mapping[str, Any]) -> 
     return Generated([], ["method", "ratio", "speed-up ×", "MAC ratio ×", "n"], body, "lrrrr", key_columns=2)
 
 
+BEFORE_KEYS = ("quality.before_finetune", "sp2ps.before_finetune")
+"""The figures of the pruned model before any fine-tune (``prunescope.reporting.correlations.PREDICTORS``)."""
+
+
+def gen_before(rows: Sequence[Mapping[str, Any]], opts: Mapping[str, str]) -> Generated:
+    """Per (method, target, ratio): quality and Sp2PS of the pruned model before the fine-tune and after it (mean ±
+    std over seeds), and n. A run without a before-fine-tune figure shows in the ``without`` column."""
+    q = rows[0]["quality.metric"]
+    show_scope = mixes_scopes(rows)
+    groups: dict[tuple, list[Mapping[str, Any]]] = defaultdict(list)
+    for row in rows:
+        groups[(method_label(row, show_scope), row.get("run.target"), row["run.ratio"])].append(row)
+    columns = (
+        ("quality.before_finetune", 100.0, 1),
+        ("sp2ps.before_finetune", 1.0, 3),
+        (f"pruned.{q}", 100.0, 1),
+        ("sp2ps.score", 1.0, 3),
+    )
+    body = []
+    for (method, target, ratio), group in sorted(groups.items(), key=lambda item: (item[0][2], item[0][0])):
+        cells = [method, str(target), f"{100 * ratio:.1f} %"]
+        for key, scale, digits in columns:
+            values = [float(r[key]) for r in group if r.get(key) is not None]
+            cells.append(mean_spread(values, scale, digits) if values else "–")
+        missing = sum(1 for r in group if any(r.get(key) is None for key in BEFORE_KEYS))
+        cells += [str(len(group)), str(missing)]
+        body.append(cells)
+    header = [
+        "method",
+        "target",
+        "asked",
+        f"{q} % before fine-tune",
+        "Sp2PS before fine-tune",
+        f"{q} % after",
+        "Sp2PS after",
+        "n (seeds)",
+        "runs without",
+    ]
+    return Generated([], header, body, "ll" + "r" * (len(header) - 2), key_columns=3)
+
+
+def gen_correlations(rows: Sequence[Mapping[str, Any]], opts: Mapping[str, str]) -> Generated:
+    """Spearman ρ, across the pruning runs (methods × ratios × seeds), of the final quality with each
+    before-fine-tune figure; n = runs with both (as ``prunescope.reporting.correlations``)."""
+    q = rows[0]["quality.metric"]
+    body = []
+    for key in BEFORE_KEYS:
+        pairs = [
+            (float(r[key]), float(r[f"pruned.{q}"]))
+            for r in rows
+            if r.get(key) is not None and r.get(f"pruned.{q}") is not None
+        ]
+        rho = spearman([a for a, _ in pairs], [b for _, b in pairs])
+        body.append([key, str(len(pairs)), "–" if rho is None else f"{rho:+.2f}"])
+    header = [f"final {q} against", "n (runs)", "Spearman ρ"]
+    return Generated([], header, body, "lrr")
+
+
 def _collect_table(
     folder: str, cells: str
 ) -> Callable[[Sequence[Mapping[str, Any]], Mapping[str, str]], Generated]:
@@ -340,8 +402,10 @@ GENERATORS: dict[str, Callable[[Sequence[Mapping[str, Any]], Mapping[str, str]],
     "variants": gen_variants,
     "skipped": gen_skipped,
     "speedups": gen_speedups,
+    "before": gen_before,
+    "correlations": gen_correlations,
 }
-SPREAD_TABLES = ("methods", "variants", "skipped", "speedups")
+SPREAD_TABLES = ("methods", "variants", "skipped", "speedups", "before")
 """The generators whose cells aggregate seeds (their caption states the spread convention)."""
 FILTER_OPTIONS = ("scope", "ratio", "methods", "study")
 OPTIONS = {"csv", "timings", "note", "keep", "keep-rows", "names", *FILTER_OPTIONS}

@@ -169,3 +169,44 @@ def test_speedups_from_a_timings_csv_are_traceable(tmp_path: Path, capsys) -> No
     assert re.search(r"^\| random \| 86\.5 % \| 2\.00 \| ", written, re.M)  # one seed
     timings.write_text(timings.read_text().replace("2.2", "2.4"))
     assert check_results.main([str(page)]) == 1
+
+
+def test_before_and_correlation_tables_agree_with_the_report_module() -> None:
+    """The ``before`` and ``correlations`` generators re-derive, from results.csv rows, the figures the report
+    writes: ρ equals prunescope.reporting.correlations' (ties included), and runs lacking a figure are counted."""
+    from prunescope.reporting.correlations import early_correlations
+
+    check = load_check_results()
+    finals = [0.80, 0.78, 0.81, 0.70, 0.72, 0.69]
+    sp2ps = [0.20, 0.15, 0.20, 0.40, 0.35, None]
+    quality = [0.10, 0.10, 0.12, 0.30, 0.20, 0.25]
+    rows = [
+        {
+            "run.status": "completed",
+            "run.model": "vgg16",
+            "run.data": "cifar10",
+            "run.method": method,
+            "run.scope": "global",
+            "run.target": "params",
+            "run.ratio": 0.865,
+            "run.seed": i % 3,
+            "quality.metric": "acc",
+            "pruned.acc": final,
+            "sp2ps.before_finetune": s,
+            "quality.before_finetune": q,
+            "sp2ps.score": 0.3,
+        }
+        for i, (method, final, s, q) in enumerate(
+            zip(["a"] * 3 + ["b"] * 3, finals, sp2ps, quality, strict=True)
+        )
+    ]
+    table = check.gen_correlations(rows, {})
+    reference = {c["predictor"]: c for c in early_correlations(rows)}
+    for predictor, n, rho in table.body:
+        assert int(n) == reference[predictor]["n"]
+        assert float(rho) == pytest.approx(reference[predictor]["spearman"], abs=0.005)
+    assert [row[1] for row in table.body] == ["6", "5"]  # quality first, then Sp2PS (one run lacks it)
+    before = check.gen_before(rows, {})
+    assert [row[0] for row in before.body] == ["a", "b"]
+    assert before.body[0][3] == "10.7 ± 1.2"  # quality before, % (mean ± sample std)
+    assert before.body[1][-1] == "1" and before.body[0][-1] == "0"  # runs without a before-fine-tune figure

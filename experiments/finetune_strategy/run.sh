@@ -10,12 +10,12 @@ shift $(($# > 0 ? 1 : 0))
 common=(experiment=vgg16_cifar10_cpu pruning=pca_nci data.val_size=5000 seed=0,1,2 skip_completed=true)
 
 declare -A candidates=(
-  [plain]=""                                                        # the study's fine-tune: 5 epochs, cosine
-  [long]="finetune_epochs=10"                                       # 2x epochs, cosine from the restarted LR
-  [warmup]="pruning.finetune.warmup_fraction=0.1"                   # linear warm-up over 10 % of the steps
-  [kd_logits]="pruning.distill.alpha=0.5 pruning.distill.temperature=4.0"
-  [kd_features]="pruning.distill.feature_weight=1.0"                # MSE at the pruned convs, 1x1 adapters
-  [iterative]="pruning.schedule.steps=3"                            # 3 steps at epochs 0, 1, 2
+  [plain]="finetune_epochs=5"                                           # round 1's fine-tune: 5 epochs, cosine
+  [long]="finetune_epochs=10"                                           # 2x epochs, cosine from the restarted LR
+  [warmup]="finetune_epochs=5 pruning.finetune.warmup_fraction=0.1"     # linear warm-up over 10 % of the steps
+  [kd_logits]="finetune_epochs=5 pruning.distill.alpha=0.5 pruning.distill.temperature=4.0"
+  [kd_features]="finetune_epochs=5 pruning.distill.feature_weight=1.0"  # MSE at the pruned convs, 1x1 adapters
+  [iterative]="finetune_epochs=5 pruning.schedule.steps=3"              # 3 steps at epochs 0, 1, 2
 )
 for name in plain long warmup kd_logits kd_features iterative; do
   # shellcheck disable=SC2086  # the candidate's overrides are words

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from prunescope.reporting import write_report
-from prunescope.reporting.correlations import average_ranks, early_correlations, spearman
+from prunescope.reporting.correlations import early_correlations
+from prunescope.reporting.rank_correlation import average_ranks, spearman
 
 
 def test_average_ranks_share_ties() -> None:

@@ -5,55 +5,18 @@ short section of ``results.md``."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from prunescope.reporting.collect import is_completed
 from prunescope.reporting.csv_files import write_csv
+from prunescope.reporting.rank_correlation import spearman
 from prunescope.reporting.summary import TABLE_KEYS, as_number, group_by, quality_metric
 
 PREDICTORS: tuple[str, ...] = ("sp2ps.before_finetune", "quality.before_finetune")
 CORRELATION_COLUMNS: tuple[str, ...] = (*TABLE_KEYS, "quality.metric", "predictor", "n", "spearman")
 CORRELATIONS_FILENAME = "correlations.csv"
-
-
-def average_ranks(values: Sequence[float]) -> list[float]:
-    """1-based ranks of ``values`` in increasing order; tied values share the mean of the ranks they span."""
-    order = sorted(range(len(values)), key=lambda i: values[i])
-    ranks = [0.0] * len(values)
-    start = 0
-    while start < len(order):
-        end = start
-        while end + 1 < len(order) and values[order[end + 1]] == values[order[start]]:
-            end += 1
-        for position in range(start, end + 1):
-            ranks[order[position]] = (start + end) / 2 + 1
-        start = end + 1
-    return ranks
-
-
-def spearman(x: Sequence[float], y: Sequence[float]) -> float | None:
-    """Spearman's rank correlation ρ: Pearson's correlation of the average ranks (ties handled as scipy does).
-
-    Returns:
-        ρ in [-1, 1], or ``None`` with fewer than 3 pairs or when either side is constant (ρ undefined).
-
-    Raises:
-        ValueError: ``x`` and ``y`` differ in length.
-    """
-    if len(x) != len(y):
-        raise ValueError(f"spearman needs pairs: {len(x)} x values, {len(y)} y values")
-    if len(x) < 3:
-        return None
-    rx, ry = average_ranks(x), average_ranks(y)
-    mx, my = sum(rx) / len(rx), sum(ry) / len(ry)
-    sxy = sum((a - mx) * (b - my) for a, b in zip(rx, ry, strict=True))
-    sxx, syy = sum((a - mx) ** 2 for a in rx), sum((b - my) ** 2 for b in ry)
-    if sxx == 0 or syy == 0:
-        return None
-    return max(-1.0, min(1.0, sxy / math.sqrt(sxx * syy)))
 
 
 def early_correlations(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
