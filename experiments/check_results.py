@@ -150,6 +150,15 @@ def method_label(row: Mapping[str, Any], show_scope: bool = False) -> str:
     return f"levels {layers} + {label}" if row.get("run.ratio") else f"levels {layers}"
 
 
+def mixes_targets(rows: Sequence[Mapping[str, Any]], show_scope: bool = False) -> bool:
+    """Whether runs of one method and ratio have different ``run.target`` s (``params`` and ``params+macs``): a
+    table grouped by method and ratio then names the target too."""
+    targets: dict[tuple[str, Any], set[Any]] = defaultdict(set)
+    for row in rows:
+        targets[(method_label(row, show_scope), row.get("run.ratio"))].add(row.get("run.target"))
+    return any(len(found) > 1 for found in targets.values())
+
+
 def mean_spread(values: Sequence[float], scale: float, digits: int) -> str:
     """``mean ± std`` (sample standard deviation over seeds) of ``values`` times ``scale``; one value: the value."""
     scaled = [v * scale for v in values]
@@ -284,27 +293,40 @@ def gen_skipped(rows: Sequence[Mapping[str, Any]], opts: Mapping[str, str]) -> G
 def gen_speedups(rows: Sequence[Mapping[str, Any]], opts: Mapping[str, Any]) -> Generated:
     """The table of ``study_speedups.py``: per (method, ratio) the MAC ratio (baseline / pruned MACs, mean over the
     group's runs) and n from the CSV; the re-timed speed-up (mean ± std over seeds) from the timings CSV that
-    ``study_speedups.py --out`` wrote (``timings=report/speedups.csv``), else from no CSV (``keep="speed-up ×"``)."""
+    ``study_speedups.py --out`` wrote (``timings=report/speedups.csv``), else from no CSV (``keep="speed-up ×"``).
+    Rows that mix pruning targets (``params`` and ``params+macs`` at one ratio) get a target column and one group
+    per target."""
     show_scope = mixes_scopes(rows)
-    groups: dict[tuple[str, float], list[float]] = defaultdict(list)
+    show_target = mixes_targets(rows, show_scope)
+
+    def group(row: Mapping[str, Any]) -> tuple[str, str, float]:
+        target = str(row.get("run.target") or "–") if show_target else ""
+        return method_label(row, show_scope), target, float(row["run.ratio"])
+
+    groups: dict[tuple[str, str, float], list[float]] = defaultdict(list)
     for row in rows:
-        groups[(method_label(row, show_scope), float(row["run.ratio"]))].append(
-            row["baseline.macs"] / row["pruned.macs"]
-        )
-    timed: dict[tuple[str, float], list[float]] = defaultdict(list)
+        groups[group(row)].append(row["baseline.macs"] / row["pruned.macs"])
+    timed: dict[tuple[str, str, float], list[float]] = defaultdict(list)
     for row in opts.get("timings_rows", ()):
-        timed[(method_label(row, show_scope), float(row["run.ratio"]))].append(float(row["speedup"]))
+        timed[group(row)].append(float(row["speedup"]))
     body = [
         [
             method,
+            *([target] if show_target else []),
             f"{100 * ratio:.1f} %",
-            mean_spread(timed[(method, ratio)], 1.0, 2) if timed.get((method, ratio)) else "–",
+            mean_spread(timed[(method, target, ratio)], 1.0, 2)
+            if timed.get((method, target, ratio))
+            else "–",
             f"{statistics.fmean(ratios):.2f}",
             str(len(ratios)),
         ]
-        for (method, ratio), ratios in sorted(groups.items(), key=lambda item: (item[0][1], item[0][0]))
+        for (method, target, ratio), ratios in sorted(
+            groups.items(), key=lambda item: (item[0][2], item[0][:2])
+        )
     ]
-    return Generated([], ["method", "ratio", "speed-up ×", "MAC ratio ×", "n"], body, "lrrrr", key_columns=2)
+    headers = ["method", *(["target"] if show_target else []), "ratio", "speed-up ×", "MAC ratio ×", "n"]
+    align = "l" + ("l" if show_target else "") + "rrrr"
+    return Generated([], headers, body, align, key_columns=3 if show_target else 2)
 
 
 BEFORE_KEYS = ("quality.before_finetune", "sp2ps.before_finetune")

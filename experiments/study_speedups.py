@@ -88,9 +88,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"no completed run under {', '.join(args.dirs)}")
         return 1
     baselines: dict[str, torch.nn.Module] = {}
-    groups: dict[tuple[str, float], list[tuple[float, float]]] = defaultdict(list)
+    groups: dict[tuple[str, str, float], list[tuple[float, float]]] = defaultdict(list)
     timings: list[dict] = []
     show_scope = mixes_scopes(rows)
+    targets: dict[tuple[str, float], set[str]] = defaultdict(set)
+    for row in rows:
+        targets[(method_label(row, show_scope), float(row["run.ratio"]))].add(str(row.get("run.target")))
+    show_target = any(len(found) > 1 for found in targets.values())  # params and params+macs: one group each
     for row in rows:
         source = str(row["run.baseline_source"])
         if source not in baselines:
@@ -104,7 +108,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         speedup = latency["baseline"].ms / latency["pruned"].ms
         mac_ratio = count_macs(baselines[source], example) / count_macs(pruned.net, example)
-        groups[(method_label(row, show_scope), float(row["run.ratio"]))].append((speedup, mac_ratio))
+        target = str(row.get("run.target") or "–") if show_target else ""
+        groups[(method_label(row, show_scope), target, float(row["run.ratio"]))].append((speedup, mac_ratio))
         folder = Path(row["run.output_dir"])
         timings.append(
             {
@@ -125,15 +130,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     print()
     body = []
-    for (method, ratio), values in sorted(groups.items(), key=lambda item: (item[0][1], item[0][0])):
+    for (method, target, ratio), values in sorted(groups.items(), key=lambda item: (item[0][2], item[0][:2])):
         speedups = [s for s, _ in values]
         mean = statistics.fmean(speedups)
         spread = f" ± {statistics.stdev(speedups):.2f}" if len(speedups) > 1 else ""
         mac_ratio = statistics.fmean(m for _, m in values)  # the group's mean, not its first run's
         body.append(
-            [method, f"{100 * ratio:.1f} %", f"{mean:.2f}{spread}", f"{mac_ratio:.2f}", str(len(values))]
+            [
+                method,
+                *([target] if show_target else []),
+                f"{100 * ratio:.1f} %",
+                f"{mean:.2f}{spread}",
+                f"{mac_ratio:.2f}",
+                str(len(values)),
+            ]
         )
-    print(markdown_table(["method", "ratio", "speed-up ×", "MAC ratio ×", "n"], body))
+    headers = ["method", *(["target"] if show_target else []), "ratio", "speed-up ×", "MAC ratio ×", "n"]
+    print(markdown_table(headers, body))
     if args.out is not None:
         write_timings(args.out, timings)
         print(f"\n{len(timings)} runs -> {args.out}")

@@ -37,8 +37,10 @@ def copy_study(tmp_path: Path, name: str) -> Path:
     study = tmp_path / name
     (study / "report").mkdir(parents=True)
     shutil.copy(REPO / "experiments" / name / "RESULTS.md", study / "RESULTS.md")
-    for csv_file in (REPO / "experiments" / name / "report").glob("*.csv"):
-        shutil.copy(csv_file, study / "report" / csv_file.name)
+    report = REPO / "experiments" / name / "report"
+    for csv_file in report.rglob("*.csv"):  # report/round2/results.csv too
+        (study / "report" / csv_file.relative_to(report)).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(csv_file, study / "report" / csv_file.relative_to(report))
     speed = tmp_path / "training_speed"
     if not speed.exists():
         speed.mkdir()
@@ -169,6 +171,31 @@ def test_speedups_from_a_timings_csv_are_traceable(tmp_path: Path, capsys) -> No
     assert re.search(r"^\| random \| 86\.5 % \| 2\.00 \| ", written, re.M)  # one seed
     timings.write_text(timings.read_text().replace("2.2", "2.4"))
     assert check_results.main([str(page)]) == 1
+
+
+def test_speedups_name_the_target_when_one_method_and_ratio_has_two() -> None:
+    """pca_nci at -86.5 % parameters alone and at the (parameters, FLOPs) pair are two rows, each with its own MAC
+    ratio and speed-up, not one row mixing both; a study with one target per method keeps the five columns."""
+    check_results = load_check_results()
+    rows = [
+        {"run.method": "pca_nci", "run.scope": "global", "run.ratio": 0.865, "run.target": target,
+         "run.layers": None, "baseline.macs": 100.0, "pruned.macs": macs}
+        for target, macs in (("params", 30.0), ("params", 30.0), ("params+macs", 18.0))
+    ]  # fmt: skip
+    timings = [
+        {**{key: row[key] for key in ("run.method", "run.scope", "run.ratio", "run.target", "run.layers")},
+         "speedup": speedup}
+        for row, speedup in zip(rows, ("2.0", "2.2", "3.0"), strict=True)
+    ]  # fmt: skip
+    table = check_results.gen_speedups(rows, {"timings_rows": timings})
+    assert table.header == ["method", "target", "ratio", "speed-up ×", "MAC ratio ×", "n"]
+    assert table.body == [
+        ["pca_nci", "params", "86.5 %", "2.10 ± 0.14", "3.33", "2"],
+        ["pca_nci", "params+macs", "86.5 %", "3.00", "5.56", "1"],
+    ]
+    one_target = check_results.gen_speedups(rows[:2], {"timings_rows": timings[:2]})
+    assert one_target.header == ["method", "ratio", "speed-up ×", "MAC ratio ×", "n"]
+    assert one_target.body == [["pca_nci", "86.5 %", "2.10 ± 0.14", "3.33", "2"]]
 
 
 def test_before_and_correlation_tables_agree_with_the_report_module() -> None:

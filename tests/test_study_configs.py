@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from omegaconf import OmegaConf
 
 from prunescope.train import run
 from support import requires_data
@@ -43,3 +44,27 @@ def test_paper_scale_config_runs_one_batch_per_stage(make_cfg, experiment: str, 
         assert abs(values["drop.params_pct"] / 100 - ratio) <= 0.005
     else:
         assert abs(values["prune.ratio_removed"] - ratio) <= 0.01
+
+
+def _leaves(node: object, prefix: str = "") -> dict[str, object]:
+    if isinstance(node, dict):
+        out: dict[str, object] = {}
+        for key, value in node.items():
+            out.update(_leaves(value, f"{prefix}.{key}" if prefix else str(key)))
+        return out
+    return {prefix: node}
+
+
+def test_half_width_vgg_study_is_the_quarter_width_one_wider_with_a_hold_out(make_cfg) -> None:
+    """experiments/vgg16_cifar10/RESULTS.md's half-width rows and its round-2 rows differ only in width: the half
+    config is vgg16_cifar10_cpu with width_mult 0.5 and the round-2 hold-out, nothing else (tags aside)."""
+    quarter = make_cfg("experiment=vgg16_cifar10_cpu", "pruning=pca_nci", small=False)
+    half = make_cfg("experiment=vgg16_cifar10_cpu_half", "pruning=pca_nci", small=False)
+    a = _leaves(OmegaConf.to_container(quarter, resolve=False))
+    b = _leaves(OmegaConf.to_container(half, resolve=False))
+    changed = {key: (a.get(key), b.get(key)) for key in a.keys() | b.keys() if a.get(key) != b.get(key)}
+    assert changed == {
+        "model.net.width_mult": (0.25, 0.5),
+        "data.val_size": (0, 5000),
+        "tags": (["vgg16_cifar10", "cpu"], ["vgg16_cifar10", "cpu", "half_width"]),
+    }
