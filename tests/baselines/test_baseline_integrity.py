@@ -57,6 +57,8 @@ def test_a_fast_dev_run_never_becomes_the_sweeps_baseline(tmp_path: Path) -> Non
     assert provenance["epochs_done"] == provenance["max_epochs"] == 1
     assert {r["run.baseline_key"] for r in runs} == {entry.parent.name}
     assert {r["run.baseline_epochs"] for r in runs} == {1}
+    assert {r["run.baseline_train_seconds"] for r in runs} == {provenance["train_seconds"]}
+    assert provenance["train_seconds"] > 0
     output = (sweep / "cli_output.txt").read_text()
     assert len(re.findall(rf"baseline {entry.parent.name}: test miou [0-9.]+, 1 epochs", output)) == 4
 

@@ -12,6 +12,7 @@ one). Fits that stop early by design are never cached at all (:func:`early_stop_
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -109,18 +110,22 @@ def is_unkeyed(path: str) -> bool:
     return any(".".join(parts[:i]) in UNKEYED for i in range(1, len(parts) + 1))
 
 
-def _keyed_subtree(node: DictConfig, prefix: str) -> dict[str, Any]:
+def keyed_settings(
+    node: DictConfig, unkeyed: Callable[[str], bool] = is_unkeyed, prefix: str = ""
+) -> dict[str, Any]:
+    """The resolved settings of ``node`` as plain nested dicts, minus each dotted path for which ``unkeyed`` holds
+    (the path and its subtree); a node whose every setting is left out is left out too."""
     out: dict[str, Any] = {}
     for key in node:
         path = f"{prefix}.{key}" if prefix else str(key)
-        if is_unkeyed(path):
+        if unkeyed(path):
             continue
         if OmegaConf.is_missing(node, key):
             out[str(key)] = "???"
             continue
         value = node[key]  # resolves interpolations against the whole config
         if isinstance(value, DictConfig):
-            subtree = _keyed_subtree(value, path)
+            subtree = keyed_settings(value, unkeyed, path)
             if subtree or not value:  # a node whose every setting is unkeyed is left out
                 out[str(key)] = subtree
         elif isinstance(value, ListConfig):
@@ -134,7 +139,7 @@ def baseline_key_material(cfg: DictConfig) -> dict[str, Any]:
     """The part of a run config that determines its baseline: every resolved setting except :data:`UNKEYED`,
     plus ``seed`` = the baseline's seed. ``trainer.accelerator: auto`` is keyed as the device it picks here
     (``cuda`` or ``cpu``), so baselines trained on a GPU and on a CPU never share an entry."""
-    material = {**_keyed_subtree(cfg, ""), "seed": baseline_seed(cfg)}
+    material = {**keyed_settings(cfg), "seed": baseline_seed(cfg)}
     trainer = material.get("trainer")
     if isinstance(trainer, dict) and trainer.get("accelerator") == "auto":
         trainer["accelerator"] = "cuda" if torch.cuda.is_available() else "cpu"

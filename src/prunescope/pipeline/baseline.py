@@ -284,6 +284,8 @@ class BaselineOrigin:
     key: str | None = None
     epochs: int | None = None
     created: str | None = None
+    train_seconds: float | None = None
+    """the baseline fit's wall time, from its ``provenance.json`` (a resumed fit: the last attempt's)"""
 
     @property
     def trained_here(self) -> bool:
@@ -360,7 +362,12 @@ def _load_or_build(parts: RunParts) -> tuple[TaskModule, dict[str, Any], Baselin
                 module,
                 dict(entry.metrics),
                 BaselineOrigin(
-                    str(entry.ckpt_path), how, key, provenance.get("epochs_done"), provenance.get("created")
+                    str(entry.ckpt_path),
+                    how,
+                    key,
+                    provenance.get("epochs_done"),
+                    provenance.get("created"),
+                    provenance.get("train_seconds"),
                 ),
             )
     else:
@@ -376,6 +383,7 @@ def _load_or_build(parts: RunParts) -> tuple[TaskModule, dict[str, Any], Baselin
         provenance.get("key"),
         provenance.get("epochs_done"),
         provenance.get("created"),
+        provenance.get("train_seconds"),
     )
     return module, metrics, origin
 

@@ -3,7 +3,8 @@
 Keys are grouped by prefix (documented in README, "metrics.json schema"):
 
 - ``run.*``       identity and outcome: model, data, method, scope, ratio, target, seed, precision (the trainer's,
-  ``auto`` resolved), schedule, status, error, name, ``layers`` (the U-Net levels asked, only when some are), ...
+  ``auto`` resolved), schedule, status, error, name, ``config_key`` (what ``skip_completed`` matches:
+  :mod:`prunescope.pipeline.run_key`), ``layers`` (the U-Net levels asked, only when some are), ...
 - ``quality.metric``  the main quality metric: ``miou`` (segmentation) or ``acc`` (classification)
 - ``baseline.*`` / ``pruned.*``  quality (``miou``, ``pixel_acc``, ``iou_per_class`` or ``acc``) and cost
   (``params``, ``macs``, ``size_mb``, ``latency_ms`` with ``latency_runtime``, ``latency_batch``,
@@ -24,6 +25,7 @@ Keys are grouped by prefix (documented in README, "metrics.json schema"):
 from __future__ import annotations
 
 import json
+import logging
 import math
 import time
 from collections.abc import Mapping
@@ -43,11 +45,14 @@ from prunescope.pipeline.baseline import BaselineResult
 from prunescope.pipeline.before_finetune import BeforeFinetuneResult
 from prunescope.pipeline.finetune import PrunedResult
 from prunescope.pipeline.layers import LayerResult
+from prunescope.pipeline.run_key import run_config_key
 from prunescope.pipeline.testing import TestResult
 from prunescope.pipeline.validation import ValidationResult
 
 SCHEMA_VERSION = 1
 QUALITY_KEYS = ("miou", "pixel_acc", "acc")
+
+log = logging.getLogger(__name__)
 
 
 def to_json_value(value: Any) -> Any:
@@ -112,6 +117,7 @@ def run_identity(cfg: DictConfig) -> dict[str, Any]:
         "name": Path(cfg.paths.output_dir).name,
         "output_dir": str(cfg.paths.output_dir),
         "tags": list(cfg.get("tags") or []),
+        "config_key": run_config_key(cfg),
         **layers,
         **pair,
     }
@@ -125,7 +131,9 @@ def completed_values(path: str | Path, identity: Mapping[str, Any]) -> dict[str,
         identity: :func:`run_identity` of the run about to start.
 
     Returns:
-        The stored values, or ``None`` when the file is missing, unreadable, not ``completed`` or another run's.
+        The stored values, or ``None`` when the file is missing, unreadable, not ``completed`` or another run's:
+        another ``run.config_key`` (:mod:`prunescope.pipeline.run_key`), or, in a file written before the key was
+        recorded, another ``run.*`` identity.
     """
     try:
         values = json.loads(Path(path).read_text(encoding="utf-8"))
@@ -133,7 +141,18 @@ def completed_values(path: str | Path, identity: Mapping[str, Any]) -> dict[str,
         return None
     if not isinstance(values, dict) or values.get("run.status") != "completed":
         return None
-    same = all(values.get(f"run.{key}") == to_json_value(value) for key, value in identity.items())
+    if (
+        "run.config_key" in values and "config_key" in identity
+    ):  # same settings, wherever the dir is, any tags
+        return values if values["run.config_key"] == identity["config_key"] else None
+    log.warning(
+        "%s has no run.config_key (written before it was recorded): matched on the run.* identity only", path
+    )
+    same = all(
+        values.get(f"run.{key}") == to_json_value(value)
+        for key, value in identity.items()
+        if key != "config_key"
+    )
     return values if same else None
 
 
@@ -183,6 +202,7 @@ class RunReport:
                     baseline_key=origin.key,
                     baseline_epochs=origin.epochs,
                     baseline_created=origin.created,
+                    baseline_train_seconds=origin.train_seconds,
                 )
             values.update(_prefixed("baseline", {**baseline.quality, **baseline.cost}))
             times["baseline"] = baseline.seconds
