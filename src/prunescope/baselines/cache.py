@@ -77,7 +77,8 @@ def canonical_json(material: Mapping[str, Any]) -> str:
 
 
 def baseline_key(config: Mapping[str, Any]) -> str:
-    """Stable short key of the baseline-relevant part of a resolved config.
+    """Stable short key of a plain settings mapping: the baseline-relevant part of a resolved config (the cache's
+    key), or a run's settings (``run.config_key``, :mod:`prunescope.pipeline.run_key`).
 
     Args:
         config: plain mapping (model, data, trainer epochs, optimizer, seed, ...); key order does not matter.

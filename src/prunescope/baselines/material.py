@@ -12,7 +12,7 @@ one). Fits that stop early by design are never cached at all (:func:`early_stop_
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
@@ -104,10 +104,11 @@ TRAINER_KEYED: tuple[str, ...] = (
 """Trainer parameters that change a baseline's weights or its test quality (validation consumes random state)."""
 
 
-def is_unkeyed(path: str) -> bool:
-    """Whether the dotted config ``path`` is left out of the key (it or one of its parents is in :data:`UNKEYED`)."""
+def is_unkeyed(path: str, unkeyed: Mapping[str, str] = UNKEYED) -> bool:
+    """Whether the dotted config ``path`` is left out of a key (it or one of its parents is in ``unkeyed``, by
+    default the baseline cache's :data:`UNKEYED`)."""
     parts = path.split(".")
-    return any(".".join(parts[:i]) in UNKEYED for i in range(1, len(parts) + 1))
+    return any(".".join(parts[:i]) in unkeyed for i in range(1, len(parts) + 1))
 
 
 def keyed_settings(

@@ -287,6 +287,21 @@ class BaselineOrigin:
     train_seconds: float | None = None
     """the baseline fit's wall time, from its ``provenance.json`` (a resumed fit: the last attempt's)"""
 
+    @classmethod
+    def from_provenance(
+        cls, ckpt_path: Path, how: str, key: str | None, provenance: dict[str, Any]
+    ) -> BaselineOrigin:
+        """The origin of the checkpoint at ``ckpt_path``, its epochs, date and fit time read from its
+        ``provenance.json`` content."""
+        return cls(
+            str(ckpt_path),
+            how,
+            key,
+            provenance.get("epochs_done"),
+            provenance.get("created"),
+            provenance.get("train_seconds"),
+        )
+
     @property
     def trained_here(self) -> bool:
         return self.how in ("trained here", "tested here")
@@ -357,19 +372,8 @@ def _load_or_build(parts: RunParts) -> tuple[TaskModule, dict[str, Any], Baselin
         else:
             load_checkpoint_into(module, entry.ckpt_path)
             how = ("tested here" if retested else "trained here") if entry.created else "cache"
-            provenance = read_provenance(entry.path)
-            return (
-                module,
-                dict(entry.metrics),
-                BaselineOrigin(
-                    str(entry.ckpt_path),
-                    how,
-                    key,
-                    provenance.get("epochs_done"),
-                    provenance.get("created"),
-                    provenance.get("train_seconds"),
-                ),
-            )
+            origin = BaselineOrigin.from_provenance(entry.ckpt_path, how, key, read_provenance(entry.path))
+            return module, dict(entry.metrics), origin
     else:
         metrics, how = _train_in_run_dir(cfg, datamodule)
         source = Path(cfg.paths.output_dir) / "baseline"
@@ -377,14 +381,7 @@ def _load_or_build(parts: RunParts) -> tuple[TaskModule, dict[str, Any], Baselin
         log.warning("baseline: not put into the cache: %s", not_cached)
     load_checkpoint_into(module, source / BASELINE_CKPT)
     provenance = read_provenance(source)
-    origin = BaselineOrigin(
-        str(source / BASELINE_CKPT),
-        how,
-        provenance.get("key"),
-        provenance.get("epochs_done"),
-        provenance.get("created"),
-        provenance.get("train_seconds"),
-    )
+    origin = BaselineOrigin.from_provenance(source / BASELINE_CKPT, how, provenance.get("key"), provenance)
     return module, metrics, origin
 
 

@@ -141,9 +141,8 @@ def completed_values(path: str | Path, identity: Mapping[str, Any]) -> dict[str,
         return None
     if not isinstance(values, dict) or values.get("run.status") != "completed":
         return None
-    if (
-        "run.config_key" in values and "config_key" in identity
-    ):  # same settings, wherever the dir is, any tags
+    if "run.config_key" in values and "config_key" in identity:
+        # same settings, wherever the dir is and whatever its tags
         return values if values["run.config_key"] == identity["config_key"] else None
     log.warning(
         "%s has no run.config_key (written before it was recorded): matched on the run.* identity only", path

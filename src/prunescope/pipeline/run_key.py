@@ -10,13 +10,12 @@ added later is keyed unless it is declared here.
 
 from __future__ import annotations
 
-import hashlib
-from typing import Any
+from functools import partial
 
 from omegaconf import DictConfig
 
-from prunescope.baselines.cache import KEY_LENGTH, canonical_json
-from prunescope.baselines.material import UNKEYED, keyed_settings
+from prunescope.baselines.cache import baseline_key
+from prunescope.baselines.material import UNKEYED, is_unkeyed, keyed_settings
 
 RUN_UNKEYED: dict[str, str] = {
     "task_name": "names the entry point",
@@ -40,15 +39,7 @@ display, logging and file-location settings, and the data and Trainer settings t
 (:data:`prunescope.baselines.material.UNKEYED`)."""
 
 
-def is_run_unkeyed(path: str) -> bool:
-    """Whether the dotted config ``path`` is left out of the run key (it or one of its parents is in
-    :data:`RUN_UNKEYED`)."""
-    parts = path.split(".")
-    return any(".".join(parts[:i]) in RUN_UNKEYED for i in range(1, len(parts) + 1))
-
-
 def run_config_key(cfg: DictConfig) -> str:
     """The first 16 hex digits of ``sha256`` of ``cfg``'s resolved settings minus :data:`RUN_UNKEYED` (call it after
     ``trainer.precision: auto`` is resolved, so that the key names the precision the run used)."""
-    settings: dict[str, Any] = keyed_settings(cfg, is_run_unkeyed)
-    return hashlib.sha256(canonical_json(settings).encode("utf-8")).hexdigest()[:KEY_LENGTH]
+    return baseline_key(keyed_settings(cfg, partial(is_unkeyed, unkeyed=RUN_UNKEYED)))
