@@ -109,3 +109,18 @@ def test_results_table_from_the_csv(runs: Path, tmp_path: Path) -> None:
     assert rows["long"]["Δacc (points)"] == "16.00 ± 1.00"  # test 0.91 mean against the baseline's 0.75
     assert rows["long"]["acc % before fine-tune"] == "45.5 ± 0.5"
     assert rows["plain"]["Sp2PS"] == "0.500" and rows["plain"]["runs"] == "1"
+
+
+def test_order_sets_row_order_and_breaks_ties(tmp_path: Path, capsys) -> None:
+    """``--order`` (another study's candidate names): rows follow it, and a tie on validation goes to the earlier
+    name, whatever the alphabet says."""
+    collect = load_collect()
+    for seed in (0, 1):
+        write_run(tmp_path, "e40", seed, seed, 0.6, 0.5)
+        write_run(tmp_path, "e24", 10 + seed, seed, 0.6, 0.4)
+    out = tmp_path / "candidates.csv"
+    assert collect.main([str(tmp_path), "--out", str(out), "--order", "e40,e24"]) == 0
+    assert [r["candidate"] for r in csv.DictReader(out.open())] == ["e40", "e40", "e24", "e24"]
+    assert capsys.readouterr().out.rstrip().splitlines()[-2].endswith(": e40")
+    assert collect.main([str(tmp_path), "--out", str(out), "--order", "e24,e40"]) == 0
+    assert capsys.readouterr().out.rstrip().splitlines()[-2].endswith(": e24")

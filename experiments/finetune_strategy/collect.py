@@ -9,7 +9,7 @@ sp2ps_before, finetune_s, total_s`` (``val`` = ``pruned.val_<metric>``, ``test``
 over seeds and the winner: **the highest mean ``pruned.val_<metric>``**; the test column is reported, never used to
 choose (a tie on validation goes to the candidate listed first in :data:`CANDIDATES`, the simpler one).
 
-Usage: ``python experiments/finetune_strategy/collect.py [RUNS_DIR] [--out CSV]`` (defaults:
+Usage: ``python experiments/finetune_strategy/collect.py [RUNS_DIR] [--out CSV] [--order A,B,...]`` (defaults:
 ``outputs/finetune_strategy`` and ``experiments/finetune_strategy/candidates.csv``).
 """
 
@@ -48,8 +48,9 @@ def _number(value: object) -> float | None:
     return float(value)
 
 
-def candidate_rows(runs_dir: Path) -> list[dict]:
-    """One row per completed run under ``runs_dir/<candidate>/<job>/metrics.json``, sorted by candidate and seed."""
+def candidate_rows(runs_dir: Path, order: Sequence[str] = CANDIDATES) -> list[dict]:
+    """One row per completed run under ``runs_dir/<candidate>/<job>/metrics.json``, sorted by candidate (the names of
+    ``order`` first, in that order, then the others by name) and seed."""
     rows = []
     for path in sorted(Path(runs_dir).glob("*/*/metrics.json")):
         values = json.loads(path.read_text(encoding="utf-8"))
@@ -71,10 +72,10 @@ def candidate_rows(runs_dir: Path) -> list[dict]:
                 "total_s": _number(values.get("time.total")),
             }
         )
-    order = {name: index for index, name in enumerate(CANDIDATES)}
+    rank = {name: index for index, name in enumerate(order)}
     rows.sort(
         key=lambda r: (
-            order.get(r["candidate"], len(order)),
+            rank.get(r["candidate"], len(rank)),
             r["candidate"],
             -1 if r["seed"] is None else r["seed"],
         )
@@ -211,8 +212,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs_dir", nargs="?", default="outputs/finetune_strategy", type=Path)
     parser.add_argument("--out", default=HERE / "candidates.csv", type=Path)
+    parser.add_argument(
+        "--order",
+        default=",".join(CANDIDATES),
+        help="comma-separated candidate names, simplest first (ties on validation go to the earlier one)",
+    )
     args = parser.parse_args(argv)
-    rows = candidate_rows(args.runs_dir)
+    rows = candidate_rows(args.runs_dir, [name for name in args.order.split(",") if name])
     if not rows:
         print(f"no completed runs under {args.runs_dir}/<candidate>/<job>/metrics.json", file=sys.stderr)
         return 1
