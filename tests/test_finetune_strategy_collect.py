@@ -118,7 +118,7 @@ def test_order_sets_row_order_and_breaks_ties(tmp_path: Path, capsys) -> None:
     for seed in (0, 1):
         write_run(tmp_path, "e40", seed, seed, 0.6, 0.5)
         write_run(tmp_path, "e24", 10 + seed, seed, 0.6, 0.4)
-    out = tmp_path / "candidates.csv"
+    out = tmp_path / "report" / "round2" / "candidates.csv"  # a folder not made yet: main makes it
     assert collect.main([str(tmp_path), "--out", str(out), "--order", "e40,e24"]) == 0
     assert [r["candidate"] for r in csv.DictReader(out.open())] == ["e40", "e40", "e24", "e24"]
     assert capsys.readouterr().out.rstrip().splitlines()[-2].endswith(": e40")

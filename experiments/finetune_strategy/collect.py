@@ -7,7 +7,8 @@ sp2ps_before, finetune_s, total_s`` (``val`` = ``pruned.val_<metric>``, ``test``
 ``sp2ps.score``, ``sp2ps_before`` = ``sp2ps.before_finetune``; ``finetune_s`` = ``time.finetune``, ``total_s`` =
 ``time.total``). :func:`candidate_cells` is the RESULTS table (``experiments/check_results.py`` generates it). Then it prints, per candidate, the mean ± sample standard deviation
 over seeds and the winner: **the highest mean ``pruned.val_<metric>``**; the test column is reported, never used to
-choose (a tie on validation goes to the candidate listed first in :data:`CANDIDATES`, the simpler one).
+choose (a tie on validation goes to the candidate listed first in ``--order``, :data:`CANDIDATES` by default: the
+simpler one).
 
 Usage: ``python experiments/finetune_strategy/collect.py [RUNS_DIR] [--out CSV] [--order A,B,...]`` (defaults:
 ``outputs/finetune_strategy`` and ``experiments/finetune_strategy/candidates.csv``).
@@ -126,6 +127,7 @@ def choose(summary: list[dict]) -> str:
 
 
 def write_csv(path: Path, rows: list[dict]) -> None:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
     with Path(path).open("w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=FIELDS, lineterminator="\n")
         writer.writeheader()

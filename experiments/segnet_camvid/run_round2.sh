@@ -27,9 +27,8 @@ for name in "${order[@]}"; do
   prunescope-train -m "${common[@]}" pruning=pca_nci ${candidates[$name]} \
     tags="[segnet_camvid,cpu,round2,$name]" hydra.sweep.dir="$out_dir/candidates/$name" "$@"
 done
-report=experiments/segnet_camvid/report/round2
-mkdir -p "$report"
-python "$(dirname "$0")/../finetune_strategy/collect.py" "$out_dir/candidates" --out "$report/candidates.csv" \
+python "$(dirname "$0")/../finetune_strategy/collect.py" "$out_dir/candidates" \
+  --out experiments/segnet_camvid/report/round2/candidates.csv \
   --order "$(IFS=,; echo "${order[*]}")" | tee "$out_dir/candidates.txt"
 chosen=$(sed -n 's/^chosen on validation.*: //p' "$out_dir/candidates.txt")
 # shellcheck disable=SC2086
