@@ -102,7 +102,7 @@ def test_an_edited_csv_fails_too(tmp_path: Path, capsys) -> None:
     ("edit", "message"),
     [
         (lambda t: t + "\n| typed | table |\n|---|---|\n| 1 | 2 |\n", "a table outside any"),
-        (lambda t: "".join(t.rsplit("<!-- /untraceable -->", 1)), "is never closed"),
+        (lambda t: "".join(t.rsplit("<!-- /table -->", 1)), "is never closed"),
         (
             lambda t: t.replace(
                 "<!-- table: methods csv=report/results.csv", "<!-- table: methods csv=report/nope.csv", 1
@@ -119,14 +119,37 @@ def test_unmarked_tables_and_broken_markers_fail(tmp_path: Path, capsys, edit, m
     assert message in capsys.readouterr().err
 
 
+UNTRACEABLE_BLOCK = """
+<!-- untraceable: a run whose outputs were not kept -->
+**Not in a committed CSV.**
+
+| method | miou % |
+|---|---:|
+| pca_nci | 31.0 |
+<!-- /untraceable -->
+"""
+
+
 def test_untraceable_tables_are_listed_not_checked(tmp_path: Path, capsys) -> None:
     """Numbers that no committed CSV holds are named in the output; editing them is not a CSV difference."""
     check_results = load_check_results()
     page = copy_study(tmp_path, "segnet_camvid") / "RESULTS.md"
+    page.write_text(page.read_text() + UNTRACEABLE_BLOCK)
     assert check_results.main([str(page)]) == 0
     out = capsys.readouterr().out
     assert "untraceable (not in a committed CSV; to be re-run)" in out
-    assert "extra fine-tune runs" in out and "column(s) speed-up ×" in out
+    assert "whole table(s), a run whose outputs were not kept" in out
+    page.write_text(page.read_text().replace("| pca_nci | 31.0 |", "| pca_nci | 39.0 |"))
+    assert check_results.main([str(page)]) == 0
+    assert ", 1 untraceable, 0 errors" in capsys.readouterr().out
+
+
+def test_the_committed_pages_hold_nothing_untraceable() -> None:
+    """Every table of every committed RESULTS.md is generated from a committed CSV (issue #27, item 5)."""
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT)], cwd=REPO, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert ", 0 untraceable, 0 errors" in done.stdout, done.stdout
 
 
 def test_spread_is_the_sample_std_over_seeds() -> None:
@@ -151,12 +174,9 @@ def test_speedups_from_a_timings_csv_are_traceable(tmp_path: Path, capsys) -> No
             )
     page = study / "RESULTS.md"
     text = page.read_text()
-    marker = re.search(r'<!-- table: speedups csv=report/results.csv keep="speed-up ×".*-->', text)
-    assert marker is not None
     page.write_text(
-        text.replace(
-            marker.group(0), "<!-- table: speedups csv=report/results.csv timings=report/speedups.csv -->"
-        )
+        text
+        + "\n<!-- table: speedups csv=report/results.csv timings=report/speedups.csv -->\n<!-- /table -->\n"
     )
     assert check_results.main(["--write", str(page)]) == 0
     capsys.readouterr()
