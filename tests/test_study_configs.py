@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 from omegaconf import OmegaConf
 
@@ -68,3 +71,15 @@ def test_half_width_vgg_study_is_the_quarter_width_one_wider_with_a_hold_out(mak
         "data.val_size": (0, 5000),
         "tags": (["vgg16_cifar10", "cpu"], ["vgg16_cifar10", "cpu", "half_width"]),
     }
+
+
+def test_segnet_study_defaults_are_round_twos_choice_and_round_one_pins_its_own(make_cfg) -> None:
+    """experiments/segnet_camvid/RESULTS.md: the fine-tune chosen on validation (24 epochs, local scope) is the
+    config's default; run.sh pins round 1's settings (8 epochs, global scope, fp32) so its tables still reproduce."""
+    chosen = make_cfg("experiment=segnet_camvid_cpu", "pruning=pca_nci", small=False)
+    assert (chosen.finetune_epochs, chosen.pruning.scope, chosen.trainer.precision) == (24, "local", "auto")
+    script = (Path(__file__).resolve().parents[1] / "experiments" / "segnet_camvid" / "run.sh").read_text()
+    pins = re.search(r"^round1=\((.*)\)$", script, re.M)
+    assert pins is not None and "pruning.scope=global" in script
+    round1 = make_cfg("experiment=segnet_camvid_cpu", "pruning=pca_nci", *pins.group(1).split(), small=False)
+    assert (round1.finetune_epochs, round1.trainer.precision) == (8, "32-true")
