@@ -8,4 +8,5 @@
 set -euo pipefail
 out_dir=${1:-outputs/deeplabv3plus_camvid}
 shift $(($# > 0 ? 1 : 0))
-exec "$(dirname "$0")/../camvid_study.sh" deeplabv3plus_camvid_cpu 0.3,0.75 "$out_dir" "$@"
+# trainer.precision=32-true: round 1's fp32 (the config's `auto` is bf16 on this CPU since; run_round2.sh)
+exec "$(dirname "$0")/../camvid_study.sh" deeplabv3plus_camvid_cpu 0.3,0.75 "$out_dir" trainer.precision=32-true "$@"

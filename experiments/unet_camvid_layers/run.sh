@@ -10,7 +10,8 @@ set -euo pipefail
 out_dir=${1:-outputs/unet_camvid_layers}
 shift $(($# > 0 ? 1 : 0))
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
-common=(experiment=unet_camvid_layers_cpu hydra/launcher=joblib hydra.launcher.n_jobs=2 seed=0 skip_completed=true)
+common=(experiment=unet_camvid_layers_cpu hydra/launcher=joblib hydra.launcher.n_jobs=2 seed=0 skip_completed=true
+  trainer.precision=32-true)   # round 1's fp32 (the config's `auto` is bf16 on this CPU since; run_round2.sh)
 
 prunescope-train -m "${common[@]}" pruning=l1 pruning.target=channels pruning.ratio=0 \
   pruning.layers.levels=1,2,auto hydra.sweep.dir="$out_dir/layers" "$@"
