@@ -6,7 +6,7 @@
 #   2. pair: pca_nci at the paper's (params, FLOPs) pair, -46.5 % and -51.9 % at once (pruning.target=params+macs)
 #                                                                                                      -> <OUT_DIR>/pair
 # Jobs two side by side (one thread each); a re-run skips completed jobs. Then:
-#   experiments/vgg16_cifar10/report_round.sh experiments/deeplabv3plus_camvid/report/round2 <OUT_DIR>/headline <OUT_DIR>/pair
+#   experiments/report_round.sh experiments/deeplabv3plus_camvid/report/round2 <OUT_DIR>/headline <OUT_DIR>/pair
 # Usage: experiments/deeplabv3plus_camvid/run_round2.sh [OUT_DIR] [extra overrides...]  (default: outputs/deeplabv3plus_camvid_r2)
 set -euo pipefail
 out_dir=${1:-outputs/deeplabv3plus_camvid_r2}

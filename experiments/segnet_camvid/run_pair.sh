@@ -6,7 +6,7 @@
 #   floor1:  pruning.min_channels=1 (the default): the cost weighting thins the full-resolution convs to 1-5 channels
 #   floor16: pruning.min_channels=16 (half of the narrowest layer, enc1's 32): no layer narrower than 16
 # A re-run skips completed jobs. Then, per floor:
-#   experiments/vgg16_cifar10/report_round.sh experiments/segnet_camvid/report/round2_pair_<floor> <OUT_DIR>/<floor>
+#   experiments/report_round.sh experiments/segnet_camvid/report/round2_pair_<floor> <OUT_DIR>/<floor>
 # Usage: experiments/segnet_camvid/run_pair.sh [OUT_DIR] [extra overrides...]   (default: outputs/segnet_camvid_r2/pair)
 set -euo pipefail
 out_dir=${1:-outputs/segnet_camvid_r2/pair}

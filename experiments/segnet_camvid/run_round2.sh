@@ -7,7 +7,7 @@
 #      writes experiments/segnet_camvid/report/round2/candidates.csv and picks the highest mean validation mIoU
 #   2. isd and l1 with the chosen candidate (<OUT_DIR>/others); the chosen candidate's pca_nci runs are the
 #      headline's pca_nci rows
-# A re-run skips completed jobs. Then: experiments/vgg16_cifar10/report_round.sh experiments/segnet_camvid/report/round2
+# A re-run skips completed jobs. Then: experiments/report_round.sh experiments/segnet_camvid/report/round2
 #   <OUT_DIR>/candidates/<chosen> <OUT_DIR>/others
 # Usage: experiments/segnet_camvid/run_round2.sh [OUT_DIR] [extra overrides...]   (default: outputs/segnet_camvid_r2)
 set -euo pipefail

@@ -5,7 +5,7 @@
 # jobs (the first job trains the half-width baseline, about an hour, unless the cache holds it). Then at 40 %, where
 # 100 batches left both methods more than 2 points under the baseline, the same fine-tune over every batch (10 full
 # epochs: the fine-tune chosen in experiments/finetune_strategy, as it was chosen).
-# Then: experiments/vgg16_cifar10/report_round.sh experiments/sp2ps_vgg16_cifar10/report/round2 \
+# Then: experiments/report_round.sh experiments/sp2ps_vgg16_cifar10/report/round2 \
 #   <OUT_DIR>/round2 <OUT_DIR>/round2_full
 # Usage: experiments/sp2ps_vgg16_cifar10/run_round2.sh [OUT_DIR] [extra overrides...]
 #   (default OUT_DIR: outputs/sp2ps_vgg16_cifar10)

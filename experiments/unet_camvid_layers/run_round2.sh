@@ -10,9 +10,9 @@
 # time, one job each (one thread), then levels3_e120 two jobs side by side; a re-run skips completed jobs. collect.py picks the route with the highest mean
 # validation mIoU (CamVid's val split; the test split only reports) into
 # experiments/unet_camvid_layers/report/round2/candidates.csv. Then:
-#   experiments/vgg16_cifar10/report_round.sh experiments/unet_camvid_layers/report/round2 \
+#   experiments/report_round.sh experiments/unet_camvid_layers/report/round2 \
 #     <OUT_DIR>/routes/levels{3,2_pca_nci,2_isd,2_l1}
-#   experiments/vgg16_cifar10/report_round.sh experiments/unet_camvid_layers/report/round2_e120 <OUT_DIR>/routes/levels3_e120
+#   experiments/report_round.sh experiments/unet_camvid_layers/report/round2_e120 <OUT_DIR>/routes/levels3_e120
 # Usage: experiments/unet_camvid_layers/run_round2.sh [OUT_DIR] [extra overrides...]  (default: outputs/unet_camvid_layers_r2)
 set -euo pipefail
 out_dir=${1:-outputs/unet_camvid_layers_r2}

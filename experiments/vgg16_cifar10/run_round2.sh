@@ -6,7 +6,7 @@
 #   others: isd and l1 at -86.5 % parameters
 #   params: pca_nci at the paper's -86.5 % parameters (pruning.target=params): the same jobs as the comparison's winner
 #           (experiments/finetune_strategy, `long`), run again last
-# One job at a time; a re-run skips the completed jobs. Then report_round.sh (its usage line).
+# One job at a time; a re-run skips the completed jobs. Then experiments/report_round.sh (its usage line).
 # Usage: experiments/vgg16_cifar10/run_round2.sh [OUT_DIR] [extra overrides...]   (default: outputs/vgg16_cifar10)
 set -euo pipefail
 out_dir=${1:-outputs/vgg16_cifar10}

@@ -3,7 +3,7 @@
 # paper's is): experiment=vgg16_cifar10_cpu_half (3.7 M params; the round-2 protocol: 5,000 training images held
 # out, the chosen 10-epoch fine-tune), pca_nci at the paper's -86.5 % parameters, then at the paper's pair
 # (-86.5 % parameters and -82.2 % FLOPs), seeds 0, 1, 2. The first job trains the half-width baseline (45,000
-# images, 40 epochs; cached, shared). One job at a time; a re-run skips the completed jobs. Then report_round.sh.
+# images, 40 epochs; cached, shared). One job at a time; a re-run skips the completed jobs. Then experiments/report_round.sh.
 # Usage: experiments/vgg16_cifar10/run_wide.sh [OUT_DIR] [extra overrides...]   (default: outputs/vgg16_cifar10)
 set -euo pipefail
 out_dir=${1:-outputs/vgg16_cifar10}
