@@ -29,6 +29,8 @@ Generators (the rows are the CSV's completed runs, optionally filtered by ``scop
   builds the table from ``candidates.csv``);
 - ``before``: per (method, ratio) quality and Sp2PS before the fine-tune and after it, and the runs without the
   before-fine-tune figures;
+- ``timing``: per sweep (the runs' parent folder), runs, the sum and mean of ``time.total``, the wall time from the
+  first ``run.started_at`` to the last ``run.finished_at``, and the shared baseline's fit time;
 - ``correlations``: Spearman ρ across the pruning runs of the final quality with each before-fine-tune figure;
 - ``speedups``: the re-timed speed-up table of ``study_speedups.py``: MAC ratio (baseline / pruned MACs) and n
   from the CSV; the speed-up column from ``timings=report/speedups.csv`` (``study_speedups.py --out``), or, for a
@@ -57,6 +59,7 @@ import sys
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -387,6 +390,42 @@ def gen_correlations(rows: Sequence[Mapping[str, Any]], opts: Mapping[str, str])
     return Generated([], header, body, "lrr")
 
 
+def sweep_label(row: Mapping[str, Any]) -> str:
+    """The sweep a run belongs to: its run dir's parent, from ``outputs/`` on (``segnet_camvid_r2/others``)."""
+    parent = Path(str(row.get("run.output_dir") or "?")).parent.as_posix()
+    return parent.split("/outputs/", 1)[-1]
+
+
+def gen_timing(rows: Sequence[Mapping[str, Any]], opts: Mapping[str, str]) -> Generated:
+    """Per sweep (the runs' parent folder): runs, the sum and the mean of their ``time.total``, the wall time from
+    the first ``run.started_at`` to the last ``run.finished_at`` (``–`` for runs written before those existed), and
+    the fit time of the baseline they shared (``run.baseline_train_seconds``)."""
+    groups: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
+    for row in rows:
+        groups[sweep_label(row)].append(row)
+    body = []
+    for label, group in groups.items():
+        totals = [float(r["time.total"]) for r in group if r.get("time.total") is not None]
+        starts = [datetime.fromisoformat(r["run.started_at"]) for r in group if r.get("run.started_at")]
+        ends = [datetime.fromisoformat(r["run.finished_at"]) for r in group if r.get("run.finished_at")]
+        wall = (
+            (max(ends) - min(starts)).total_seconds() / 60 if len(starts) == len(ends) == len(group) else None
+        )
+        fits = {float(r["run.baseline_train_seconds"]) for r in group if r.get("run.baseline_train_seconds")}
+        body.append(
+            [
+                label,
+                str(len(group)),
+                f"{sum(totals) / 60:.1f}" if totals else "–",
+                f"{statistics.fmean(totals) / 60:.1f}" if totals else "–",
+                "–" if wall is None else f"{wall:.1f}",
+                ", ".join(f"{fit / 60:.1f}" for fit in sorted(fits)) or "–",
+            ]
+        )
+    header = ["sweep", "runs", "Σ time.total (min)", "per run (min)", "wall (min)", "baseline fit (min)"]
+    return Generated([], header, body, "lrrrrr")
+
+
 def _collect_table(
     folder: str, cells: str
 ) -> Callable[[Sequence[Mapping[str, Any]], Mapping[str, str]], Generated]:
@@ -426,6 +465,7 @@ GENERATORS: dict[str, Callable[[Sequence[Mapping[str, Any]], Mapping[str, str]],
     "speedups": gen_speedups,
     "before": gen_before,
     "correlations": gen_correlations,
+    "timing": gen_timing,
 }
 SPREAD_TABLES = ("methods", "variants", "skipped", "speedups", "before")
 """The generators whose cells aggregate seeds (their caption states the spread convention)."""

@@ -251,3 +251,39 @@ def test_before_and_correlation_tables_agree_with_the_report_module() -> None:
     assert [row[0] for row in before.body] == ["a", "b"]
     assert before.body[0][3] == "10.7 ± 1.2"  # quality before, % (mean ± sample std)
     assert before.body[1][-1] == "1" and before.body[0][-1] == "0"  # runs without a before-fine-tune figure
+
+
+def test_timing_table_sums_each_sweep_and_spans_its_clock() -> None:
+    """One row per sweep folder: the sum and mean of ``time.total``, the wall time from the first start to the last
+    finish (runs side by side overlap, so it is less than the sum), the shared baseline's fit; older rows without
+    the timestamps get no wall time rather than a wrong one."""
+    check = load_check_results()
+
+    def row(sweep: str, job: int, start: str, end: str | None, total: float) -> dict[str, object]:
+        return {
+            "run.output_dir": f"/work/main/outputs/study/{sweep}/{job}",
+            "run.started_at": start,
+            "run.finished_at": end,
+            "time.total": total,
+            "run.baseline_train_seconds": 1866.0,
+        }
+
+    rows = [
+        row("a", 0, "2026-12-06T23:00:00+00:00", "2026-12-06T23:10:00+00:00", 600.0),
+        row("a", 1, "2026-12-06T23:00:30+00:00", "2026-12-06T23:10:30+00:00", 600.0),
+        row("a", 2, "2026-12-06T23:10:00+00:00", "2026-12-06T23:20:00+00:00", 600.0),
+        row("b", 0, "2026-12-06T23:00:00+00:00", None, 90.0),
+    ]
+    table = check.gen_timing(rows, {})
+    assert table.header == [
+        "sweep",
+        "runs",
+        "Σ time.total (min)",
+        "per run (min)",
+        "wall (min)",
+        "baseline fit (min)",
+    ]
+    assert table.body == [
+        ["study/a", "3", "30.0", "10.0", "20.0", "31.1"],
+        ["study/b", "1", "1.5", "1.5", "–", "31.1"],
+    ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -27,6 +28,11 @@ def test_fast_dev_run_segmentation_digit_scenes(make_cfg, model: str) -> None:
     assert values["baseline.params"] > 0 and values["baseline.macs"] > 0
     written = json.loads((Path(cfg.paths.output_dir) / "metrics.json").read_text())
     assert written["baseline.miou"] == pytest.approx(values["baseline.miou"])
+    started, finished = (
+        datetime.fromisoformat(written[f"run.{key}"]) for key in ("started_at", "finished_at")
+    )
+    assert started.utcoffset() == timedelta(0) and started <= finished <= datetime.now(UTC)
+    assert (finished - started).total_seconds() >= written["time.total"] - 1.0  # wall clock, to the second
 
 
 @requires_data("camvid")

@@ -3,7 +3,8 @@
 Keys are grouped by prefix (documented in README, "metrics.json schema"):
 
 - ``run.*``       identity and outcome: model, data, method, scope, ratio, target, seed, precision (the trainer's,
-  ``auto`` resolved), schedule, status, error, name, ``config_key`` (what ``skip_completed`` matches:
+  ``auto`` resolved), schedule, status, error, name, ``started_at`` / ``finished_at`` (UTC, ISO 8601; a sweep's wall
+  time is its last ``finished_at`` minus its first ``started_at``), ``config_key`` (what ``skip_completed`` matches:
   :mod:`prunescope.pipeline.run_key`), ``layers`` (the U-Net levels asked, only when some are), ...
 - ``quality.metric``  the main quality metric: ``miou`` (segmentation) or ``acc`` (classification)
 - ``baseline.*`` / ``pruned.*``  quality (``miou``, ``pixel_acc``, ``iou_per_class`` or ``acc``) and cost
@@ -30,6 +31,7 @@ import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -155,6 +157,11 @@ def completed_values(path: str | Path, identity: Mapping[str, Any]) -> dict[str,
     return values if same else None
 
 
+def utc_now() -> str:
+    """The current UTC time, ISO 8601 to the second (``2026-12-06T23:14:45+00:00``)."""
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
 def _prefixed(prefix: str, values: Mapping[str, Any]) -> dict[str, Any]:
     return {f"{prefix}.{key}": value for key, value in values.items()}
 
@@ -178,6 +185,7 @@ class RunReport:
     before_finetune: BeforeFinetuneResult | None = None
     validation: ValidationResult | None = None
     started: float = field(default_factory=time.perf_counter)
+    started_at: str = field(default_factory=utc_now)
 
     def values(self, status: str, error: BaseException | None = None) -> dict[str, Any]:
         """The flat ``metrics.json`` content for ``status`` (``running`` | ``completed`` | ``failed``)."""
@@ -185,6 +193,8 @@ class RunReport:
             **self.identity,
             "status": status,
             "error": f"{type(error).__name__}: {error}" if error else None,
+            "started_at": self.started_at,
+            "finished_at": None if status == "running" else utc_now(),
         }
         values: dict[str, Any] = {"schema": SCHEMA_VERSION}
         times: dict[str, Any] = {}
