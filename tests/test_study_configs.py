@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shlex
 from pathlib import Path
 
 import pytest
@@ -59,8 +60,9 @@ def _leaves(node: object, prefix: str = "") -> dict[str, object]:
 
 
 def test_half_width_vgg_study_is_the_quarter_width_one_wider_with_a_hold_out(make_cfg) -> None:
-    """experiments/vgg16_cifar10/RESULTS.md's half-width rows and its round-2 rows differ only in width: the half
-    config is vgg16_cifar10_cpu with width_mult 0.5 and the round-2 hold-out, nothing else (tags aside)."""
+    """experiments/vgg16_cifar10/RESULTS.md's half-width rows and its round-2 rows differ only in width and baseline
+    length: the half config is vgg16_cifar10_cpu with width_mult 0.5, the round-2 hold-out and round 3's 14 baseline
+    epochs, nothing else (tags aside); the half-width scripts of round 2 pin its 40 epochs."""
     quarter = make_cfg("experiment=vgg16_cifar10_cpu", "pruning=pca_nci", small=False)
     half = make_cfg("experiment=vgg16_cifar10_cpu_half", "pruning=pca_nci", small=False)
     a = _leaves(OmegaConf.to_container(quarter, resolve=False))
@@ -69,8 +71,14 @@ def test_half_width_vgg_study_is_the_quarter_width_one_wider_with_a_hold_out(mak
     assert changed == {
         "model.net.width_mult": (0.25, 0.5),
         "data.val_size": (0, 5000),
+        "trainer.max_epochs": (40, 14),
         "tags": (["vgg16_cifar10", "cpu"], ["vgg16_cifar10", "cpu", "half_width"]),
     }
+    experiments = Path(__file__).resolve().parents[1] / "experiments"
+    for script in ("vgg16_cifar10/run_wide.sh", "sp2ps_vgg16_cifar10/run_round2.sh"):
+        lines = (experiments / script).read_text().splitlines()
+        calls = [line for line in lines if "_cpu_half" in line and not line.lstrip().startswith("#")]
+        assert calls and all("trainer.max_epochs=40" in call for call in calls), script
 
 
 def test_segnet_study_defaults_are_round_twos_choice_and_round_one_pins_its_own(make_cfg) -> None:
@@ -83,3 +91,25 @@ def test_segnet_study_defaults_are_round_twos_choice_and_round_one_pins_its_own(
     assert pins is not None and "pruning.scope=global" in script
     round1 = make_cfg("experiment=segnet_camvid_cpu", "pruning=pca_nci", *pins.group(1).split(), small=False)
     assert (round1.finetune_epochs, round1.trainer.precision) == (8, "32-true")
+
+
+def test_sp2ps_study_defaults_are_round_threes_and_round_one_pins_the_papers_fine_tune(make_cfg) -> None:
+    """experiments/sp2ps_vgg16_cifar10/RESULTS.md: the config is round 3's (quarter width, 5,000 held out, the
+    studies' fine-tune over every batch); run.sh pins round 1's (fp32, no hold-out, the paper's fine-tune on 100
+    batches of 32) so its table still reproduces."""
+    chosen = make_cfg("experiment=sp2ps_vgg16_cifar10_cpu", "pruning=l1", small=False)
+    ft = chosen.pruning.finetune
+    assert (chosen.model.net.width_mult, chosen.data.val_size, chosen.finetune_epochs) == (0.25, 5000, 10)
+    assert (ft.lr, ft.schedule, ft.batch_size, ft.limit_train_batches) == (0.01, "cosine", None, None)
+    script = (
+        Path(__file__).resolve().parents[1] / "experiments" / "sp2ps_vgg16_cifar10" / "run.sh"
+    ).read_text()
+    pins = re.search(r"^round1=\((.*?)\)$", script, re.M | re.S)
+    assert pins is not None
+    round1 = make_cfg(
+        "experiment=sp2ps_vgg16_cifar10_cpu", "pruning=l1", *shlex.split(pins.group(1)), small=False
+    )
+    ft = round1.pruning.finetune
+    assert (round1.trainer.precision, round1.data.val_size) == ("32-true", 0)
+    assert (ft.lr, ft.schedule, ft.batch_size, ft.limit_train_batches) == (1e-3, "constant", 32, 100)
+    assert dict(ft.optimizer) == {"momentum": 0.9, "nesterov": False, "weight_decay": 0.0}
