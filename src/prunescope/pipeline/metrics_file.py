@@ -31,7 +31,6 @@ import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +39,7 @@ from hydra.utils import get_class
 from omegaconf import DictConfig
 
 from prunescope.atomic_write import write_json_atomic
+from prunescope.baselines.entries import now_iso
 from prunescope.config_checks import pruning_enabled
 from prunescope.data import DATAMODULES
 from prunescope.models import MODELS
@@ -157,11 +157,6 @@ def completed_values(path: str | Path, identity: Mapping[str, Any]) -> dict[str,
     return values if same else None
 
 
-def utc_now() -> str:
-    """The current UTC time, ISO 8601 to the second (``2026-12-06T23:14:45+00:00``)."""
-    return datetime.now(UTC).isoformat(timespec="seconds")
-
-
 def _prefixed(prefix: str, values: Mapping[str, Any]) -> dict[str, Any]:
     return {f"{prefix}.{key}": value for key, value in values.items()}
 
@@ -185,7 +180,7 @@ class RunReport:
     before_finetune: BeforeFinetuneResult | None = None
     validation: ValidationResult | None = None
     started: float = field(default_factory=time.perf_counter)
-    started_at: str = field(default_factory=utc_now)
+    started_at: str = field(default_factory=now_iso)
 
     def values(self, status: str, error: BaseException | None = None) -> dict[str, Any]:
         """The flat ``metrics.json`` content for ``status`` (``running`` | ``completed`` | ``failed``)."""
@@ -194,7 +189,7 @@ class RunReport:
             "status": status,
             "error": f"{type(error).__name__}: {error}" if error else None,
             "started_at": self.started_at,
-            "finished_at": None if status == "running" else utc_now(),
+            "finished_at": None if status == "running" else now_iso(),
         }
         values: dict[str, Any] = {"schema": SCHEMA_VERSION}
         times: dict[str, Any] = {}
