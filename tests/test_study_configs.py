@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
+from prunescope.baselines.material import baseline_key_material
 from prunescope.train import run
 from support import requires_data
 
@@ -113,3 +114,20 @@ def test_sp2ps_study_defaults_are_round_threes_and_round_one_pins_the_papers_fin
     assert (round1.trainer.precision, round1.data.val_size) == ("32-true", 0)
     assert (ft.lr, ft.schedule, ft.batch_size, ft.limit_train_batches) == (1e-3, "constant", 32, 100)
     assert dict(ft.optimizer) == {"momentum": 0.9, "nesterov": False, "weight_decay": 0.0}
+
+
+def test_sp2ps_round_four_is_the_half_width_study_on_the_vgg_studys_round_three_baseline(make_cfg) -> None:
+    """experiments/sp2ps_vgg16_cifar10/run_round4.sh: half width, the config's 14 baseline epochs, the studies'
+    fine-tune over every batch for 4 epochs; its baseline is the VGG-16 study's round-3 one (the same cache key)."""
+    script = (
+        Path(__file__).resolve().parents[1] / "experiments" / "sp2ps_vgg16_cifar10" / "run_round4.sh"
+    ).read_text()
+    common = re.search(r"^common=\((.*?)\)$", script, re.M | re.S)
+    assert common is not None
+    overrides = [item for item in shlex.split(common.group(1)) if not item.startswith("hydra.")]
+    round4 = make_cfg(*overrides, "pruning=l1", "pruning.ratio=0.4", small=False)
+    ft = round4.pruning.finetune
+    assert (round4.model.net.width_mult, round4.data.val_size, round4.trainer.max_epochs) == (0.5, 5000, 14)
+    assert (round4.finetune_epochs, ft.lr, ft.schedule, ft.limit_train_batches) == (4, 0.01, "cosine", None)
+    vgg_round3 = make_cfg("experiment=vgg16_cifar10_cpu_half", "pruning=pca_nci", small=False)
+    assert baseline_key_material(round4) == baseline_key_material(vgg_round3)
