@@ -144,3 +144,34 @@ def test_counting_does_not_update_batchnorm_statistics() -> None:
     before = net[1].running_mean.clone()
     count_macs(net, torch.randn(2, 3, 8, 8) + 5)
     assert torch.equal(net[1].running_mean, before)
+
+
+def test_compare_latency_times_every_net_in_the_asked_layout_and_gives_each_weight_its_own_back() -> None:
+    """A channels-last network and an NCHW one are timed in one layout (weights and input), then left as they were."""
+    seen: dict[str, tuple[bool, bool]] = {}
+
+    class Probe(nn.Module):
+        def __init__(self, name: str) -> None:
+            super().__init__()
+            self.name = name
+            self.conv = nn.Conv2d(3, 4, 3, padding=1)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            cl = torch.channels_last
+            seen[self.name] = (
+                x.is_contiguous(memory_format=cl),
+                self.conv.weight.is_contiguous(memory_format=cl),
+            )
+            return self.conv(x)
+
+    nets = {"baseline": Probe("baseline"), "pruned": Probe("pruned").to(memory_format=torch.channels_last)}
+    before = {name: net.conv.weight.detach().clone() for name, net in nets.items()}
+    compare_latency(nets, torch.randn(2, 3, 8, 8), warmup=0, repeats=2, memory_format=torch.channels_last)
+    assert seen == {"baseline": (True, True), "pruned": (True, True)}
+    compare_latency(nets, torch.randn(2, 3, 8, 8), warmup=0, repeats=2, memory_format=torch.contiguous_format)
+    assert seen == {"baseline": (False, False), "pruned": (False, False)}
+    assert nets["baseline"].conv.weight.is_contiguous()
+    assert nets["pruned"].conv.weight.is_contiguous(memory_format=torch.channels_last)
+    assert all(torch.equal(nets[name].conv.weight, weight) for name, weight in before.items())
+    compare_latency(nets, torch.randn(2, 3, 8, 8), warmup=0, repeats=2)
+    assert seen == {"baseline": (False, False), "pruned": (False, True)}

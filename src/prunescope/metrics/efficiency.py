@@ -150,7 +150,11 @@ def _forward(net: nn.Module, example_input: torch.Tensor) -> Callable[[], object
 
 
 def compare_latency(
-    nets: Mapping[str, nn.Module], example_input: torch.Tensor, warmup: int = 5, repeats: int = 20
+    nets: Mapping[str, nn.Module],
+    example_input: torch.Tensor,
+    warmup: int = 5,
+    repeats: int = 20,
+    memory_format: torch.memory_format | None = None,
 ) -> dict[str, Latency]:
     """Median eager forward time of several networks on the same input, measured interleaved.
 
@@ -158,13 +162,23 @@ def compare_latency(
     restored afterwards. Timing as in :func:`time_interleaved`; use the result of one call for a speed-up, so
     that both figures come from the same runtime, batch, threads and moment.
 
+    ``memory_format`` (e.g. ``torch.channels_last``) times every network with its 4-D weights, and a 4-D input, in
+    that layout, and gives each weight its own layout back afterwards. ``None`` times each network as it is: a
+    channels-last copy of a network runs faster than the same network in NCHW on CPUs with oneDNN, so a speed-up
+    between networks in different layouts is partly the layout's.
+
     Raises:
         ValueError: ``warmup < 0`` or ``repeats < 1``.
     """
     modes = {name: net.training for name, net in nets.items()}
+    layouts = {param: param.data for net in nets.values() for param in net.parameters()}
+    if memory_format is not None and example_input.dim() == 4:
+        example_input = example_input.contiguous(memory_format=memory_format)
     try:
         for net in nets.values():
             net.eval()
+            if memory_format is not None:
+                net.to(memory_format=memory_format)
         if example_input.is_cuda:
             torch.cuda.synchronize(example_input.device)
         times = time_interleaved(
@@ -173,6 +187,9 @@ def compare_latency(
     finally:
         for name, net in nets.items():
             net.train(modes[name])
+        if memory_format is not None:
+            for param, data in layouts.items():
+                param.data = data
     threads = torch.get_num_threads()
     return {
         name: Latency(

@@ -53,7 +53,8 @@ class TestResult:
         seconds: the test loop without the Sp2PS scoring.
         sp2ps: Sp2PS of the module against the baseline, when it was scored.
         baseline_latency: the baseline's :meth:`~prunescope.metrics.efficiency.Latency.fields`, timed interleaved
-            with the tested module's (same runtime, batch, threads and moment), when a baseline was given.
+            with the tested module's (same runtime, batch, threads, moment and memory layout), when a baseline was
+            given.
     """
 
     __test__ = False  # not a pytest class
@@ -108,7 +109,10 @@ def test_stage(
             quality, profile_model(module.net, example, repeats=parts.latency_repeats), seconds, scores
         )
     nets = {"baseline": baseline.net.to(module.device), "pruned": module.net}
-    latencies = compare_latency(nets, example, repeats=parts.latency_repeats)
+    # One layout for both, the one the module trains in: the fine-tuned network is channels-last after a
+    # channels-last fine-tune, the baseline as loaded is not, and the layout alone changes the time.
+    layout = torch.channels_last if getattr(module, "channels_last", False) else torch.contiguous_format
+    latencies = compare_latency(nets, example, repeats=parts.latency_repeats, memory_format=layout)
     cost = {**profile_counts(module.net, example), **latencies["pruned"].fields()}
     baseline_latency = latencies["baseline"].fields()
     return TestResult(quality, cost, seconds, scores, baseline_latency)
