@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import re
 import shlex
-from pathlib import Path
 
 import pytest
 from omegaconf import OmegaConf
 
 from prunescope.baselines.material import baseline_key_material
 from prunescope.train import run
-from support import requires_data
+from support import REPO_ROOT, requires_data
+
+EXPERIMENTS = REPO_ROOT / "experiments"
 
 PAPER_SCALE = [
     ("segnet_camvid", "camvid", 0.724),
@@ -75,9 +76,8 @@ def test_half_width_vgg_study_is_the_quarter_width_one_wider_with_a_hold_out(mak
         "trainer.max_epochs": (40, 14),
         "tags": (["vgg16_cifar10", "cpu"], ["vgg16_cifar10", "cpu", "half_width"]),
     }
-    experiments = Path(__file__).resolve().parents[1] / "experiments"
     for script in ("vgg16_cifar10/run_wide.sh", "sp2ps_vgg16_cifar10/run_round2.sh"):
-        lines = (experiments / script).read_text().splitlines()
+        lines = (EXPERIMENTS / script).read_text().splitlines()
         calls = [line for line in lines if "_cpu_half" in line and not line.lstrip().startswith("#")]
         assert calls and all("trainer.max_epochs=40" in call for call in calls), script
 
@@ -87,7 +87,7 @@ def test_segnet_study_defaults_are_round_twos_choice_and_round_one_pins_its_own(
     config's default; run.sh pins round 1's settings (8 epochs, global scope, fp32) so its tables still reproduce."""
     chosen = make_cfg("experiment=segnet_camvid_cpu", "pruning=pca_nci", small=False)
     assert (chosen.finetune_epochs, chosen.pruning.scope, chosen.trainer.precision) == (24, "local", "auto")
-    script = (Path(__file__).resolve().parents[1] / "experiments" / "segnet_camvid" / "run.sh").read_text()
+    script = (EXPERIMENTS / "segnet_camvid" / "run.sh").read_text()
     pins = re.search(r"^round1=\((.*)\)$", script, re.M)
     assert pins is not None and "pruning.scope=global" in script
     round1 = make_cfg("experiment=segnet_camvid_cpu", "pruning=pca_nci", *pins.group(1).split(), small=False)
@@ -102,9 +102,7 @@ def test_sp2ps_study_defaults_are_round_threes_and_round_one_pins_the_papers_fin
     ft = chosen.pruning.finetune
     assert (chosen.model.net.width_mult, chosen.data.val_size, chosen.finetune_epochs) == (0.25, 5000, 10)
     assert (ft.lr, ft.schedule, ft.batch_size, ft.limit_train_batches) == (0.01, "cosine", None, None)
-    script = (
-        Path(__file__).resolve().parents[1] / "experiments" / "sp2ps_vgg16_cifar10" / "run.sh"
-    ).read_text()
+    script = (EXPERIMENTS / "sp2ps_vgg16_cifar10" / "run.sh").read_text()
     pins = re.search(r"^round1=\((.*?)\)$", script, re.M | re.S)
     assert pins is not None
     round1 = make_cfg(
@@ -119,9 +117,7 @@ def test_sp2ps_study_defaults_are_round_threes_and_round_one_pins_the_papers_fin
 def test_sp2ps_round_four_is_the_half_width_study_on_the_vgg_studys_round_three_baseline(make_cfg) -> None:
     """experiments/sp2ps_vgg16_cifar10/run_round4.sh: half width, the config's 14 baseline epochs, the studies'
     fine-tune over every batch for 4 epochs; its baseline is the VGG-16 study's round-3 one (the same cache key)."""
-    script = (
-        Path(__file__).resolve().parents[1] / "experiments" / "sp2ps_vgg16_cifar10" / "run_round4.sh"
-    ).read_text()
+    script = (EXPERIMENTS / "sp2ps_vgg16_cifar10" / "run_round4.sh").read_text()
     common = re.search(r"^common=\((.*?)\)$", script, re.M | re.S)
     assert common is not None
     overrides = [item for item in shlex.split(common.group(1)) if not item.startswith("hydra.")]

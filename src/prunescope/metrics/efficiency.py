@@ -171,9 +171,11 @@ def compare_latency(
         ValueError: ``warmup < 0`` or ``repeats < 1``.
     """
     modes = {name: net.training for name, net in nets.items()}
-    layouts = {param: param.data for net in nets.values() for param in net.parameters()}
-    if memory_format is not None and example_input.dim() == 4:
-        example_input = example_input.contiguous(memory_format=memory_format)
+    layouts: dict[nn.Parameter, torch.Tensor] = {}  # each parameter's own tensor, given back after the timing
+    if memory_format is not None:
+        layouts = {param: param.data for net in nets.values() for param in net.parameters()}
+        if example_input.dim() == 4:
+            example_input = example_input.contiguous(memory_format=memory_format)
     try:
         for net in nets.values():
             net.eval()
@@ -187,9 +189,8 @@ def compare_latency(
     finally:
         for name, net in nets.items():
             net.train(modes[name])
-        if memory_format is not None:
-            for param, data in layouts.items():
-                param.data = data
+        for param, data in layouts.items():
+            param.data = data
     threads = torch.get_num_threads()
     return {
         name: Latency(

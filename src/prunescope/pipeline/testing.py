@@ -111,7 +111,7 @@ def test_stage(
     nets = {"baseline": baseline.net.to(module.device), "pruned": module.net}
     # One layout for both, the one the module trains in: the fine-tuned network is channels-last after a
     # channels-last fine-tune, the baseline as loaded is not, and the layout alone changes the time.
-    layout = torch.channels_last if getattr(module, "channels_last", False) else torch.contiguous_format
+    layout = torch.channels_last if module.channels_last else torch.contiguous_format
     latencies = compare_latency(nets, example, repeats=parts.latency_repeats, memory_format=layout)
     cost = {**profile_counts(module.net, example), **latencies["pruned"].fields()}
     baseline_latency = latencies["baseline"].fields()
