@@ -114,6 +114,23 @@ def test_sp2ps_study_defaults_are_round_threes_and_round_one_pins_the_papers_fin
     assert dict(ft.optimizer) == {"momentum": 0.9, "nesterov": False, "weight_decay": 0.0}
 
 
+def test_vgg_round_one_pins_fp32_and_five_epochs_and_shares_the_sp2ps_round_one_baseline(make_cfg) -> None:
+    """experiments/vgg16_cifar10/run.sh pins round 1's fp32 baseline and 5 fine-tune epochs (the config's defaults
+    are bf16 and 10 since); its baseline is the one the Sp2PS study's round 1 prunes (the same cache key)."""
+    script = (EXPERIMENTS / "vgg16_cifar10" / "run.sh").read_text()
+    pins = re.search(r"^round1=\((.*)\)$", script, re.M)
+    assert pins is not None and script.count('"${round1[@]}"') == 2
+    round1 = make_cfg("experiment=vgg16_cifar10_cpu", "pruning=pca_nci", *pins.group(1).split(), small=False)
+    assert (round1.finetune_epochs, round1.trainer.precision, round1.data.val_size) == (5, "32-true", 0)
+    sp2ps_script = (EXPERIMENTS / "sp2ps_vgg16_cifar10" / "run.sh").read_text()
+    sp2ps_pins = re.search(r"^round1=\((.*?)\)$", sp2ps_script, re.M | re.S)
+    assert sp2ps_pins is not None
+    sp2ps_round1 = make_cfg(
+        "experiment=sp2ps_vgg16_cifar10_cpu", "pruning=l1", *shlex.split(sp2ps_pins.group(1)), small=False
+    )
+    assert baseline_key_material(round1) == baseline_key_material(sp2ps_round1)
+
+
 def test_sp2ps_round_four_is_the_half_width_study_on_the_vgg_studys_round_three_baseline(make_cfg) -> None:
     """experiments/sp2ps_vgg16_cifar10/run_round4.sh: half width, the config's 14 baseline epochs, the studies'
     fine-tune over every batch for 4 epochs; its baseline is the VGG-16 study's round-3 one (the same cache key)."""

@@ -6,19 +6,8 @@ out_dir=${1:-outputs/deeplabv3plus_camvid}
 prunescope-report "$out_dir/headline" "$out_dir/classic" "$out_dir/ratios" --out experiments/deeplabv3plus_camvid/report
 # CAM grids of seed 0, pca_nci and l1 at the paper's drop (each job's sp2ps_cams.png: lowest / median / highest Sp2PS
 # and one test sample per class), as JPEG under the name report.html looks for: report/cams/<method>_46.5_seed0.jpg
-python - "$out_dir" <<'PY'
-import json
-import sys
-from pathlib import Path
-from PIL import Image
-from prunescope.reporting.committed_report import cam_grid_name
-out, cams = Path(sys.argv[1]), Path("experiments/deeplabv3plus_camvid/report/cams")
-cams.mkdir(parents=True, exist_ok=True)
-for metrics_file in sorted(out.glob("headline/*/metrics.json")):
-    run = json.loads(metrics_file.read_text())
-    if run["run.seed"] == 0 and run["run.method"] in ("pca_nci", "l1"):
-        Image.open(metrics_file.parent / "sp2ps_cams.png").convert("RGB").save(cams / cam_grid_name(run), quality=85)
-PY
+python experiments/cam_grids.py experiments/deeplabv3plus_camvid/report/cams "$out_dir" \
+  pca_nci_46.5_seed0.jpg l1_46.5_seed0.jpg
 # report.html last, from the committed report/results.csv and report/cams/ alone (what a reader opens; it needs
 # no run folders, and writes nothing else)
 prunescope-report experiments/deeplabv3plus_camvid/report/results.csv

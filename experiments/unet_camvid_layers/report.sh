@@ -7,20 +7,8 @@ out_dir=${1:-outputs/unet_camvid_layers}
 prunescope-report "$out_dir/layers" "$out_dir/filters" "$out_dir/combined" --out experiments/unet_camvid_layers/report
 # CAM grids of four runs (each job's sp2ps_cams.png: lowest / median / highest Sp2PS and one test sample per class),
 # as JPEG under the name report.html looks for: report/cams/<cam_grid_name>
-python - "$out_dir" <<'PY'
-import json
-import sys
-from pathlib import Path
-from PIL import Image
-from prunescope.reporting.committed_report import cam_grid_name
-out, cams = Path(sys.argv[1]), Path("experiments/unet_camvid_layers/report/cams")
-shown = {"pca_nci_80_seed0.jpg", "l1_80_seed0.jpg", "levels2_seed0.jpg", "levels2_pca_nci_78.5_seed0.jpg"}
-cams.mkdir(parents=True, exist_ok=True)
-for metrics_file in sorted(out.glob("*/*/metrics.json")):
-    run = json.loads(metrics_file.read_text())
-    if (name := cam_grid_name(run)) in shown:
-        Image.open(metrics_file.parent / "sp2ps_cams.png").convert("RGB").save(cams / name, quality=85)
-PY
+python experiments/cam_grids.py experiments/unet_camvid_layers/report/cams "$out_dir" \
+  pca_nci_80_seed0.jpg l1_80_seed0.jpg levels2_seed0.jpg levels2_pca_nci_78.5_seed0.jpg
 # report.html last, from the committed report/results.csv and report/cams/ alone (what a reader opens; it needs
 # no run folders, and writes nothing else)
 prunescope-report experiments/unet_camvid_layers/report/results.csv
