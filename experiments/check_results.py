@@ -12,7 +12,8 @@ or *untraceable* (its numbers are in no committed CSV: to be re-run), between
     ...a clearly labelled note and the table as it was measured...
     <!-- /untraceable -->
 
-A table outside both blocks is an error. A generated table may keep some cells that no CSV holds: ``keep="COLUMN,
+A table outside both blocks is an error, and so is a pruning run in a study's ``report/**/results.csv`` without
+``sp2ps.before_finetune``. A generated table may keep some cells that no CSV holds: ``keep="COLUMN,
 ..."`` keeps those columns' cells from the page (matched by the row's key cells), ``keep-rows="KEY,..."`` whole rows;
 both are listed as untraceable in the output and must be labelled so in the table's caption (``note="..."``).
 
@@ -659,12 +660,31 @@ def describe_difference(expected: str, found: str) -> str:
     return f"the block has {len(found_lines)} lines, {len(exp_lines)} generated"
 
 
+def runs_without_before_finetune(study: Path) -> list[str]:
+    """One line per report CSV of a study with pruning runs (``run.method`` set, not ``none``) that lack
+    ``sp2ps.before_finetune``: issue #27 asks every pruning run for the pruned model's Sp2PS before fine-tuning."""
+    lines = []
+    for path in sorted((study / "report").rglob("results.csv")):
+        missing = [
+            f"{method_label(row, show_scope=True)} ratio {row.get('run.ratio')} seed {row.get('run.seed')}"
+            for row in read_rows(path)
+            if row.get("run.method") not in (None, "none") and row.get("sp2ps.before_finetune") is None
+        ]
+        if missing:
+            lines.append(
+                f"{path.relative_to(study)}: {len(missing)} pruning run(s) without sp2ps.before_finetune "
+                f"({', '.join(missing[:3])}{', ...' if len(missing) > 3 else ''}): run them again"
+            )
+    return lines
+
+
 def process(page: Path, write: bool, outcome: Outcome) -> None:
     """Check (or rewrite) the generated blocks of one RESULTS.md; collect errors and untraceable blocks."""
     lines = page.read_text(encoding="utf-8").splitlines()
     label = page.relative_to(REPO) if page.is_relative_to(REPO) else page
     blocks, errors = find_blocks(lines)
     outcome.errors += [f"{label}: {error}" for error in errors]
+    outcome.errors += [f"{label.parent}/{line}" for line in runs_without_before_finetune(page.parent)]
     replacements: list[tuple[Block, list[str]]] = []
     for block in blocks:
         content = lines[block.start + 1 : block.end]

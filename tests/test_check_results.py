@@ -103,6 +103,27 @@ def test_an_edited_csv_fails_too(tmp_path: Path, capsys) -> None:
     assert "table 'baseline csv=report/results.csv'" in capsys.readouterr().err
 
 
+def test_a_pruning_run_without_sp2ps_before_finetune_fails(tmp_path: Path, capsys) -> None:
+    """Issue #27: every pruning run of a report CSV has the pruned model's Sp2PS before fine-tuning."""
+    check_results = load_check_results()
+    study = copy_study(tmp_path, "vgg16_cifar10")
+    csv_path = study / "report" / "round2" / "results.csv"
+    with open(csv_path, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert check_results.main([str(study / "RESULTS.md")]) == 0
+    rows[1]["sp2ps.before_finetune"] = ""
+    with open(csv_path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    assert check_results.main([str(study / "RESULTS.md")]) == 1
+    run = f"{rows[1]['run.method']} ({rows[1]['run.scope']}) ratio {rows[1]['run.ratio']} seed {rows[1]['run.seed']}"
+    assert (
+        f"report/round2/results.csv: 1 pruning run(s) without sp2ps.before_finetune ({run})"
+        in capsys.readouterr().err
+    )
+
+
 @pytest.mark.parametrize(
     ("edit", "message"),
     [
