@@ -84,7 +84,7 @@ def test_half_width_vgg_study_is_the_quarter_width_one_wider_with_a_hold_out(mak
 
 def test_segnet_study_defaults_are_round_twos_choice_and_round_one_pins_its_own(make_cfg) -> None:
     """experiments/segnet_camvid/RESULTS.md: the fine-tune chosen on validation (24 epochs, local scope) is the
-    config's default; run.sh pins round 1's settings (8 epochs, global scope, fp32) so its tables still reproduce."""
+    config's default; run.sh pins round 1's settings (8 epochs, global scope, fp32), so it re-runs round 1 as it was."""
     chosen = make_cfg("experiment=segnet_camvid_cpu", "pruning=pca_nci", small=False)
     assert (chosen.finetune_epochs, chosen.pruning.scope, chosen.trainer.precision) == (24, "local", "auto")
     script = (EXPERIMENTS / "segnet_camvid" / "run.sh").read_text()
@@ -92,6 +92,26 @@ def test_segnet_study_defaults_are_round_twos_choice_and_round_one_pins_its_own(
     assert pins is not None and "pruning.scope=global" in script
     round1 = make_cfg("experiment=segnet_camvid_cpu", "pruning=pca_nci", *pins.group(1).split(), small=False)
     assert (round1.finetune_epochs, round1.trainer.precision) == (8, "32-true")
+
+
+def test_segnet_round_two_candidates_each_name_their_scope(make_cfg) -> None:
+    """experiments/segnet_camvid/run_round2.sh: every fine-tune candidate names its scope (local, but e24_global),
+    and the chosen e24 composes to the config's defaults, so a re-run's skip_completed finds its runs."""
+    script = (EXPERIMENTS / "segnet_camvid" / "run_round2.sh").read_text()
+    block = re.search(r"^declare -A candidates=\((.*?)^\)$", script, re.M | re.S)
+    assert block is not None
+    candidates = dict(re.findall(r'^\s*\[(\w+)\]="([^"]*)"$', block.group(1), re.M))
+    order = re.search(r"^order=\(([^)]*)\)", script, re.M)
+    assert order is not None and order.group(1).split() == list(candidates)
+    scopes = {}
+    for name, overrides in candidates.items():
+        cfg = make_cfg("experiment=segnet_camvid_cpu", "pruning=pca_nci", *overrides.split(), small=False)
+        scopes[name] = (cfg.pruning.scope, cfg.finetune_epochs)
+    assert scopes["e24_global"] == ("global", 24)
+    assert all(scope == "local" for name, (scope, _) in scopes.items() if name != "e24_global")
+    default = make_cfg("experiment=segnet_camvid_cpu", "pruning=pca_nci", small=False)
+    e24 = make_cfg("experiment=segnet_camvid_cpu", "pruning=pca_nci", *candidates["e24"].split(), small=False)
+    assert OmegaConf.to_container(e24, resolve=True) == OmegaConf.to_container(default, resolve=True)
 
 
 def test_sp2ps_study_defaults_are_round_threes_and_round_one_pins_the_papers_fine_tune(make_cfg) -> None:
