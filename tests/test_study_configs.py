@@ -103,15 +103,16 @@ def test_segnet_round_two_candidates_each_name_their_scope(make_cfg) -> None:
     candidates = dict(re.findall(r'^\s*\[(\w+)\]="([^"]*)"$', block.group(1), re.M))
     order = re.search(r"^order=\(([^)]*)\)", script, re.M)
     assert order is not None and order.group(1).split() == list(candidates)
-    scopes = {}
-    for name, overrides in candidates.items():
-        cfg = make_cfg("experiment=segnet_camvid_cpu", "pruning=pca_nci", *overrides.split(), small=False)
-        scopes[name] = (cfg.pruning.scope, cfg.finetune_epochs)
-    assert scopes["e24_global"] == ("global", 24)
-    assert all(scope == "local" for name, (scope, _) in scopes.items() if name != "e24_global")
+    configs = {
+        name: make_cfg("experiment=segnet_camvid_cpu", "pruning=pca_nci", *overrides.split(), small=False)
+        for name, overrides in candidates.items()
+    }
+    assert (configs["e24_global"].pruning.scope, configs["e24_global"].finetune_epochs) == ("global", 24)
+    assert all(cfg.pruning.scope == "local" for name, cfg in configs.items() if name != "e24_global")
     default = make_cfg("experiment=segnet_camvid_cpu", "pruning=pca_nci", small=False)
-    e24 = make_cfg("experiment=segnet_camvid_cpu", "pruning=pca_nci", *candidates["e24"].split(), small=False)
-    assert OmegaConf.to_container(e24, resolve=True) == OmegaConf.to_container(default, resolve=True)
+    assert OmegaConf.to_container(configs["e24"], resolve=True) == OmegaConf.to_container(
+        default, resolve=True
+    )
 
 
 def test_sp2ps_study_defaults_are_round_threes_and_round_one_pins_the_papers_fine_tune(make_cfg) -> None:
