@@ -165,3 +165,39 @@ def test_sp2ps_round_four_is_the_half_width_study_on_the_vgg_studys_round_three_
     assert (round4.finetune_epochs, ft.lr, ft.schedule, ft.limit_train_batches) == (4, 0.01, "cosine", None)
     vgg_round3 = make_cfg("experiment=vgg16_cifar10_cpu_half", "pruning=pca_nci", small=False)
     assert baseline_key_material(round4) == baseline_key_material(vgg_round3)
+
+
+def test_sp2ps_round_five_is_round_four_with_seven_epochs_at_forty_percent(make_cfg) -> None:
+    """experiments/sp2ps_vgg16_cifar10/run_round5.sh: the runs at 20 % are round 4's (4 epochs), those at 40 % get
+    7; both share round 4's baseline with the baseline-only step, and write distinct subfolders of one sweep dir."""
+    script = (EXPERIMENTS / "sp2ps_vgg16_cifar10" / "run_round5.sh").read_text()
+    study = re.search(r"^study=\((.*?)\)$", script, re.M | re.S)
+    sweep = re.search(r'^sweep=\("\$\{study\[@\]\}" (.*?)\)$', script, re.M | re.S)
+    assert study is not None and sweep is not None
+    common = shlex.split(study.group(1))
+    sweeps = re.findall(r'^prunescope-train -m "\$\{sweep\[@\]\}" (.*) "\$@"$', script, re.M)
+    assert len(sweeps) == 2
+    configs, subdirs = {}, []
+    for line in sweeps:
+        overrides = shlex.split(line)
+        subdirs += [item.split("=", 1)[1] for item in overrides if item.startswith("hydra.sweep.subdir=")]
+        methods = [item for item in shlex.split(sweep.group(1)) if item.startswith("pruning=")]
+        assert methods == ["pruning=l1,random"]
+        own = [item for item in overrides if not item.startswith("hydra.")]
+        cfg = make_cfg(*common, "pruning=random", *own, small=False)
+        configs[cfg.pruning.ratio] = cfg
+    assert {ratio: cfg.finetune_epochs for ratio, cfg in configs.items()} == {0.2: 4, 0.4: 7}
+    assert len(set(subdirs)) == 2 and all("${hydra.job.num}" in subdir for subdir in subdirs)
+    round4_script = (EXPERIMENTS / "sp2ps_vgg16_cifar10" / "run_round4.sh").read_text()
+    round4_common = re.search(r"^common=\((.*?)\)$", round4_script, re.M | re.S)
+    assert round4_common is not None
+    round4 = make_cfg(
+        *[item for item in shlex.split(round4_common.group(1)) if not item.startswith("hydra.")],
+        "pruning=random",
+        "pruning.ratio=0.2",
+        small=False,
+    )
+    assert OmegaConf.to_container(configs[0.2], resolve=True) == OmegaConf.to_container(round4, resolve=True)
+    baseline_only = make_cfg(*common, "pruning=none", small=False)
+    assert baseline_key_material(baseline_only) == baseline_key_material(configs[0.4])
+    assert baseline_key_material(configs[0.4]) == baseline_key_material(round4)
