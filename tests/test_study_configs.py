@@ -52,6 +52,20 @@ def test_paper_scale_config_runs_one_batch_per_stage(make_cfg, experiment: str, 
         assert abs(values["prune.ratio_removed"] - ratio) <= 0.01
 
 
+def script_array(script: str, name: str) -> list[str]:
+    """The words of the bash array ``name=(...)`` that a study script defines at the start of a line (it may span
+    lines), as bash splits them."""
+    match = re.search(rf"^{name}=\((.*?)\)$", script, re.M | re.S)
+    assert match is not None, f"the script defines no array {name}=(...)"
+    return shlex.split(match.group(1))
+
+
+def sp2ps_round4_overrides() -> list[str]:
+    """run_round4.sh's common overrides without its Hydra output settings."""
+    script = (EXPERIMENTS / "sp2ps_vgg16_cifar10" / "run_round4.sh").read_text()
+    return [item for item in script_array(script, "common") if not item.startswith("hydra.")]
+
+
 def _leaves(node: object, prefix: str = "") -> dict[str, object]:
     if isinstance(node, dict):
         out: dict[str, object] = {}
@@ -88,9 +102,10 @@ def test_segnet_study_defaults_are_round_twos_choice_and_round_one_pins_its_own(
     chosen = make_cfg("experiment=segnet_camvid_cpu", "pruning=pca_nci", small=False)
     assert (chosen.finetune_epochs, chosen.pruning.scope, chosen.trainer.precision) == (24, "local", "auto")
     script = (EXPERIMENTS / "segnet_camvid" / "run.sh").read_text()
-    pins = re.search(r"^round1=\((.*)\)$", script, re.M)
-    assert pins is not None and "pruning.scope=global" in script
-    round1 = make_cfg("experiment=segnet_camvid_cpu", "pruning=pca_nci", *pins.group(1).split(), small=False)
+    assert "pruning.scope=global" in script
+    round1 = make_cfg(
+        "experiment=segnet_camvid_cpu", "pruning=pca_nci", *script_array(script, "round1"), small=False
+    )
     assert (round1.finetune_epochs, round1.trainer.precision) == (8, "32-true")
 
 
@@ -124,10 +139,8 @@ def test_sp2ps_study_defaults_are_round_threes_and_round_one_pins_the_papers_fin
     assert (chosen.model.net.width_mult, chosen.data.val_size, chosen.finetune_epochs) == (0.25, 5000, 10)
     assert (ft.lr, ft.schedule, ft.batch_size, ft.limit_train_batches) == (0.01, "cosine", None, None)
     script = (EXPERIMENTS / "sp2ps_vgg16_cifar10" / "run.sh").read_text()
-    pins = re.search(r"^round1=\((.*?)\)$", script, re.M | re.S)
-    assert pins is not None
     round1 = make_cfg(
-        "experiment=sp2ps_vgg16_cifar10_cpu", "pruning=l1", *shlex.split(pins.group(1)), small=False
+        "experiment=sp2ps_vgg16_cifar10_cpu", "pruning=l1", *script_array(script, "round1"), small=False
     )
     ft = round1.pruning.finetune
     assert (round1.trainer.precision, round1.data.val_size) == ("32-true", 0)
@@ -139,15 +152,14 @@ def test_vgg_round_one_pins_fp32_and_five_epochs_and_shares_the_sp2ps_round_one_
     """experiments/vgg16_cifar10/run.sh pins round 1's fp32 baseline and 5 fine-tune epochs (the config's defaults
     are bf16 and 10 since); its baseline is the one the Sp2PS study's round 1 prunes (the same cache key)."""
     script = (EXPERIMENTS / "vgg16_cifar10" / "run.sh").read_text()
-    pins = re.search(r"^round1=\((.*)\)$", script, re.M)
-    assert pins is not None and script.count('"${round1[@]}"') == 2
-    round1 = make_cfg("experiment=vgg16_cifar10_cpu", "pruning=pca_nci", *pins.group(1).split(), small=False)
+    assert script.count('"${round1[@]}"') == 2
+    round1 = make_cfg(
+        "experiment=vgg16_cifar10_cpu", "pruning=pca_nci", *script_array(script, "round1"), small=False
+    )
     assert (round1.finetune_epochs, round1.trainer.precision, round1.data.val_size) == (5, "32-true", 0)
     sp2ps_script = (EXPERIMENTS / "sp2ps_vgg16_cifar10" / "run.sh").read_text()
-    sp2ps_pins = re.search(r"^round1=\((.*?)\)$", sp2ps_script, re.M | re.S)
-    assert sp2ps_pins is not None
     sp2ps_round1 = make_cfg(
-        "experiment=sp2ps_vgg16_cifar10_cpu", "pruning=l1", *shlex.split(sp2ps_pins.group(1)), small=False
+        "experiment=sp2ps_vgg16_cifar10_cpu", "pruning=l1", *script_array(sp2ps_script, "round1"), small=False
     )
     assert baseline_key_material(round1) == baseline_key_material(sp2ps_round1)
 
@@ -155,11 +167,7 @@ def test_vgg_round_one_pins_fp32_and_five_epochs_and_shares_the_sp2ps_round_one_
 def test_sp2ps_round_four_is_the_half_width_study_on_the_vgg_studys_round_three_baseline(make_cfg) -> None:
     """experiments/sp2ps_vgg16_cifar10/run_round4.sh: half width, the config's 14 baseline epochs, the studies'
     fine-tune over every batch for 4 epochs; its baseline is the VGG-16 study's round-3 one (the same cache key)."""
-    script = (EXPERIMENTS / "sp2ps_vgg16_cifar10" / "run_round4.sh").read_text()
-    common = re.search(r"^common=\((.*?)\)$", script, re.M | re.S)
-    assert common is not None
-    overrides = [item for item in shlex.split(common.group(1)) if not item.startswith("hydra.")]
-    round4 = make_cfg(*overrides, "pruning=l1", "pruning.ratio=0.4", small=False)
+    round4 = make_cfg(*sp2ps_round4_overrides(), "pruning=l1", "pruning.ratio=0.4", small=False)
     ft = round4.pruning.finetune
     assert (round4.model.net.width_mult, round4.data.val_size, round4.trainer.max_epochs) == (0.5, 5000, 14)
     assert (round4.finetune_epochs, ft.lr, ft.schedule, ft.limit_train_batches) == (4, 0.01, "cosine", None)
@@ -171,32 +179,23 @@ def test_sp2ps_round_five_is_round_four_with_seven_epochs_at_forty_percent(make_
     """experiments/sp2ps_vgg16_cifar10/run_round5.sh: the runs at 20 % are round 4's (4 epochs), those at 40 % get
     7; both share round 4's baseline with the baseline-only step, and write distinct subfolders of one sweep dir."""
     script = (EXPERIMENTS / "sp2ps_vgg16_cifar10" / "run_round5.sh").read_text()
-    study = re.search(r"^study=\((.*?)\)$", script, re.M | re.S)
-    sweep = re.search(r'^sweep=\("\$\{study\[@\]\}" (.*?)\)$', script, re.M | re.S)
-    assert study is not None and sweep is not None
-    common = shlex.split(study.group(1))
+    common = script_array(script, "study")
+    sweep = script_array(script, "sweep")
+    assert sweep[0] == "${study[@]}" and [item for item in sweep if item.startswith("pruning=")] == [
+        "pruning=l1,random"
+    ]
     sweeps = re.findall(r'^prunescope-train -m "\$\{sweep\[@\]\}" (.*) "\$@"$', script, re.M)
     assert len(sweeps) == 2
     configs, subdirs = {}, []
     for line in sweeps:
         overrides = shlex.split(line)
         subdirs += [item.split("=", 1)[1] for item in overrides if item.startswith("hydra.sweep.subdir=")]
-        methods = [item for item in shlex.split(sweep.group(1)) if item.startswith("pruning=")]
-        assert methods == ["pruning=l1,random"]
         own = [item for item in overrides if not item.startswith("hydra.")]
         cfg = make_cfg(*common, "pruning=random", *own, small=False)
         configs[cfg.pruning.ratio] = cfg
     assert {ratio: cfg.finetune_epochs for ratio, cfg in configs.items()} == {0.2: 4, 0.4: 7}
     assert len(set(subdirs)) == 2 and all("${hydra.job.num}" in subdir for subdir in subdirs)
-    round4_script = (EXPERIMENTS / "sp2ps_vgg16_cifar10" / "run_round4.sh").read_text()
-    round4_common = re.search(r"^common=\((.*?)\)$", round4_script, re.M | re.S)
-    assert round4_common is not None
-    round4 = make_cfg(
-        *[item for item in shlex.split(round4_common.group(1)) if not item.startswith("hydra.")],
-        "pruning=random",
-        "pruning.ratio=0.2",
-        small=False,
-    )
+    round4 = make_cfg(*sp2ps_round4_overrides(), "pruning=random", "pruning.ratio=0.2", small=False)
     assert OmegaConf.to_container(configs[0.2], resolve=True) == OmegaConf.to_container(round4, resolve=True)
     baseline_only = make_cfg(*common, "pruning=none", small=False)
     assert baseline_key_material(baseline_only) == baseline_key_material(configs[0.4])
