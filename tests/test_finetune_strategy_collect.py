@@ -124,3 +124,48 @@ def test_order_sets_row_order_and_breaks_ties(tmp_path: Path, capsys) -> None:
     assert capsys.readouterr().out.rstrip().splitlines()[-2].endswith(": e40")
     assert collect.main([str(tmp_path), "--out", str(out), "--order", "e24,e40"]) == 0
     assert capsys.readouterr().out.rstrip().splitlines()[-2].endswith(": e24")
+
+
+def test_earlier_candidates_join_the_choice_and_a_new_run_replaces_its_earlier_rows(
+    runs: Path, tmp_path: Path, capsys
+) -> None:
+    """``--earlier``: a later round adds candidates to a committed candidates.csv without re-running it; a candidate
+    with runs here replaces its earlier rows, and an earlier candidate can still be the one chosen."""
+    collect = load_collect()
+    earlier_csv = tmp_path / "earlier.csv"
+    assert collect.main([str(runs), "--out", str(earlier_csv)]) == 0
+    later = tmp_path / "later"
+    for seed, val in enumerate([0.79, 0.80, 0.78]):
+        write_run(later, "kd_features", seed, seed, val, 0.95)
+    write_run(
+        later, "long", 0, 0, 0.99, 0.50
+    )  # long is run again: its one new run replaces the three earlier
+    out = tmp_path / "merged.csv"
+    order = "plain,long,kd_logits,kd_features"
+    assert collect.main([str(later), "--out", str(out), "--order", order, "--earlier", str(earlier_csv)]) == 0
+    written = [(r["candidate"], r["seed"], r["val"]) for r in csv.DictReader(out.open())]
+    assert written == [
+        ("plain", "0", "0.7"),
+        ("long", "0", "0.99"),
+        ("kd_logits", "0", "0.8"),
+        ("kd_logits", "1", "0.82"),
+        ("kd_logits", "2", "0.81"),
+        ("kd_features", "0", "0.79"),
+        ("kd_features", "1", "0.8"),
+        ("kd_features", "2", "0.78"),
+    ]
+    assert "chosen on validation (highest mean pruned.val_acc over seeds): long" in capsys.readouterr().out
+
+
+def test_earlier_candidates_against_another_baseline_are_refused(runs: Path, tmp_path: Path, capsys) -> None:
+    collect = load_collect()
+    earlier_csv = tmp_path / "earlier.csv"
+    assert collect.main([str(runs), "--out", str(earlier_csv)]) == 0
+    later = tmp_path / "later"
+    write_run(later, "kd_features", 0, 0, 0.79, 0.95, **{"baseline.acc": 0.76})
+    out = tmp_path / "merged.csv"
+    assert collect.main([str(later), "--out", str(out), "--earlier", str(earlier_csv)]) == 1
+    error = capsys.readouterr().err
+    assert "different baselines (acc 0.75, acc 0.76)" in error and not out.exists()
+    assert collect.main([str(later), "--out", str(out), "--earlier", str(tmp_path / "missing.csv")]) == 1
+    assert "no such file" in capsys.readouterr().err

@@ -54,8 +54,8 @@ def test_paper_scale_config_runs_one_batch_per_stage(make_cfg, experiment: str, 
 
 def script_array(script: str, name: str) -> list[str]:
     """The words of the bash array ``name=(...)`` that a study script defines at the start of a line (it may span
-    lines), as bash splits them."""
-    match = re.search(rf"^{name}=\((.*?)\)$", script, re.M | re.S)
+    lines, and end in a comment), as bash splits them."""
+    match = re.search(rf"^{name}=\((.*?)\)[ \t]*(?:#[^\n]*)?$", script, re.M | re.S)
     assert match is not None, f"the script defines no array {name}=(...)"
     return shlex.split(match.group(1))
 
@@ -200,3 +200,72 @@ def test_sp2ps_round_five_is_round_four_with_seven_epochs_at_forty_percent(make_
     baseline_only = make_cfg(*common, "pruning=none", small=False)
     assert baseline_key_material(baseline_only) == baseline_key_material(configs[0.4])
     assert baseline_key_material(configs[0.4]) == baseline_key_material(round4)
+
+
+def test_segnet_round_three_adds_two_strategies_to_round_twos_e24_on_its_baseline(make_cfg) -> None:
+    """experiments/segnet_camvid/run_round3.sh: its earlier candidates are round 2's, in round 2's order; e24_kdfeat
+    and e24_iter3 are round 2's e24 (the config's defaults) plus feature distillation or three pruning steps, nothing
+    else, on the same baseline key, so collect.py may compare them with round 2's committed rows; each seed writes its
+    own run dir, as two queues share one sweep dir."""
+    script = (EXPERIMENTS / "segnet_camvid" / "run_round3.sh").read_text()
+    round2 = (EXPERIMENTS / "segnet_camvid" / "run_round2.sh").read_text()
+    assert script_array(script, "earlier") == script_array(round2, "order")
+    assert script_array(script, "order") == ["${earlier[@]}", "e24_kdfeat", "e24_iter3"]
+    block = re.search(r"^declare -A candidates=\((.*?)^\)$", script, re.M | re.S)
+    assert block is not None
+    candidates = dict(re.findall(r'^\s*\[(\w+)\]="([^"]*)"$', block.group(1), re.M))
+    assert set(candidates) == {"e24", "e24_kdfeat", "e24_iter3"}
+    common = script_array(script, "common")
+    configs = {
+        name: make_cfg(*common, "pruning=pca_nci", *extra.split(), small=False)
+        for name, extra in candidates.items()
+    }
+    default = make_cfg("experiment=segnet_camvid_cpu", "pruning=pca_nci", "skip_completed=true", small=False)
+    assert OmegaConf.to_container(configs["e24"], resolve=True) == OmegaConf.to_container(
+        default, resolve=True
+    )
+    e24 = _leaves(OmegaConf.to_container(configs["e24"], resolve=True))
+
+    def changed(name: str) -> dict[str, tuple[object, object]]:
+        own = _leaves(OmegaConf.to_container(configs[name], resolve=True))
+        return {
+            key: (own.get(key), e24.get(key))
+            for key in own.keys() | e24.keys()
+            if own.get(key) != e24.get(key)
+        }
+
+    assert changed("e24_kdfeat") == {"pruning.distill.feature_weight": (1.0, 0.0)}
+    assert changed("e24_iter3") == {
+        "pruning.schedule.steps": (3, 1),
+        "pruning.schedule.at_epochs": ([0, 4, 8], None),
+    }
+    materials = [baseline_key_material(cfg) for cfg in configs.values()]
+    assert all(material == materials[0] for material in materials)
+    assert "'hydra.sweep.subdir=seed${seed}'" in script
+
+
+def test_unet_round_three_runs_round_twos_e120_again_beside_e240(make_cfg) -> None:
+    """experiments/unet_camvid_layers/run_round3.sh: its 120-epoch sweep is round 2's levels3_e120 (the same config
+    key material, so the two rounds' runs are the same candidate) and its 240-epoch sweep differs from it only in
+    the fine-tune's length; both share the baseline of the script's baseline-only step."""
+    script = (EXPERIMENTS / "unet_camvid_layers" / "run_round3.sh").read_text().replace("\\\n", " ")
+    levels3 = script_array(script, "levels3")
+    line = re.search(r'^\s*prunescope-train -m (.*) "\$@"$', script, re.M)
+    assert line is not None and re.search(r"^for epochs in 240 120; do$", script, re.M)
+    sweep = [
+        w for w in shlex.split(line.group(1), posix=False) if not w.startswith(("hydra", "seed=", "tags="))
+    ]
+    assert '"${levels3[@]}"' in sweep and 'finetune_epochs="$epochs"' in sweep
+    own = [w for w in sweep if w not in ('"${levels3[@]}"', 'finetune_epochs="$epochs"')]
+    configs = {e: make_cfg(*own, *levels3, f"finetune_epochs={e}", small=False) for e in (120, 240)}
+    round2 = (EXPERIMENTS / "unet_camvid_layers" / "run_round2.sh").read_text()
+    common2 = [w for w in script_array(round2, "common") if not w.startswith(("seed=", "tags="))]
+    e120_round2 = make_cfg(*common2, *script_array(round2, "levels3"), "finetune_epochs=120", small=False)
+    assert OmegaConf.to_container(configs[120], resolve=True) == OmegaConf.to_container(
+        e120_round2, resolve=True
+    )
+    a = _leaves(OmegaConf.to_container(configs[120], resolve=True))
+    b = _leaves(OmegaConf.to_container(configs[240], resolve=True))
+    assert {key for key in a.keys() | b.keys() if a.get(key) != b.get(key)} == {"finetune_epochs"}
+    baseline_only = make_cfg("experiment=unet_camvid_layers_cpu", "pruning=none", small=False)
+    assert baseline_key_material(baseline_only) == baseline_key_material(configs[240])

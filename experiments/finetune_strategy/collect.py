@@ -10,8 +10,12 @@ over seeds and the winner: **the highest mean ``pruned.val_<metric>``**; the tes
 choose (a tie on validation goes to the candidate listed first in ``--order``, :data:`CANDIDATES` by default: the
 simpler one).
 
-Usage: ``python experiments/finetune_strategy/collect.py [RUNS_DIR] [--out CSV] [--order A,B,...]`` (defaults:
-``outputs/finetune_strategy`` and ``experiments/finetune_strategy/candidates.csv``).
+With ``--earlier CSV`` (a ``candidates.csv`` written before, against the same baseline) the candidates of that file
+that have no run under ``RUNS_DIR`` keep their rows and take part in the choice: later rounds add candidates without
+re-running the earlier ones.
+
+Usage: ``python experiments/finetune_strategy/collect.py [RUNS_DIR] [--out CSV] [--order A,B,...] [--earlier CSV]``
+(defaults: ``outputs/finetune_strategy`` and ``experiments/finetune_strategy/candidates.csv``).
 """
 
 from __future__ import annotations
@@ -73,15 +77,58 @@ def candidate_rows(runs_dir: Path, order: Sequence[str] = CANDIDATES) -> list[di
                 "total_s": _number(values.get("time.total")),
             }
         )
+    return _in_order(rows, order)
+
+
+def _in_order(rows: list[dict], order: Sequence[str]) -> list[dict]:
+    """``rows`` sorted by candidate (the names of ``order`` first, in that order, then the others by name) and seed."""
     rank = {name: index for index, name in enumerate(order)}
-    rows.sort(
+    return sorted(
+        rows,
         key=lambda r: (
             rank.get(r["candidate"], len(rank)),
             r["candidate"],
             -1 if r["seed"] is None else r["seed"],
-        )
+        ),
     )
-    return rows
+
+
+def read_candidates(path: Path) -> list[dict]:
+    """The rows of a ``candidates.csv`` this script wrote, typed as :func:`candidate_rows` gives them."""
+    with Path(path).open(newline="", encoding="utf-8") as handle:
+        return [
+            {
+                key: value
+                if key in ("candidate", "metric")
+                else None
+                if value == ""
+                else int(value)
+                if key == "seed"
+                else float(value)
+                for key, value in row.items()
+            }
+            for row in csv.DictReader(handle)
+        ]
+
+
+def with_earlier(rows: list[dict], earlier: list[dict], order: Sequence[str]) -> list[dict]:
+    """``rows`` plus the ``earlier`` rows of every candidate that has no run in ``rows`` (runs measured before, no
+    longer on this disk), in ``order``.
+
+    Raises:
+        ValueError: the two sets were measured against different baselines (``baseline`` differs), so their
+            candidates cannot be compared.
+    """
+    here = {row["candidate"] for row in rows}
+    kept = [row for row in earlier if row["candidate"] not in here]
+    baselines = {(row["metric"], row["baseline"]) for row in rows + kept}
+    if len(baselines) > 1:
+        shown = ", ".join(f"{metric} {value}" for metric, value in sorted(baselines, key=str))
+        raise ValueError(
+            f"the earlier candidates and these runs have different baselines ({shown}): train the same baseline "
+            "(the same experiment and baseline.seed) or compare without --earlier"
+        )
+    return _in_order(rows + kept, order)
 
 
 def _mean_std(values: list[float]) -> tuple[float | None, float | None]:
@@ -219,11 +266,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=",".join(CANDIDATES),
         help="comma-separated candidate names, simplest first (ties on validation go to the earlier one)",
     )
+    parser.add_argument(
+        "--earlier",
+        type=Path,
+        help="a candidates.csv measured before against the same baseline: its candidates without a run under "
+        "RUNS_DIR are kept (and compared)",
+    )
     args = parser.parse_args(argv)
-    rows = candidate_rows(args.runs_dir, [name for name in args.order.split(",") if name])
+    order = [name for name in args.order.split(",") if name]
+    rows = candidate_rows(args.runs_dir, order)
     if not rows:
         print(f"no completed runs under {args.runs_dir}/<candidate>/<job>/metrics.json", file=sys.stderr)
         return 1
+    if args.earlier is not None:
+        if not args.earlier.is_file():
+            print(
+                f"--earlier {args.earlier}: no such file (a candidates.csv this script wrote)",
+                file=sys.stderr,
+            )
+            return 1
+        try:
+            rows = with_earlier(rows, read_candidates(args.earlier), order)
+        except ValueError as error:
+            print(f"--earlier {args.earlier}: {error}", file=sys.stderr)
+            return 1
     write_csv(args.out, rows)
     summary = summarise(rows)
     metric = rows[0]["metric"]
