@@ -6,7 +6,7 @@ import re
 import shlex
 
 import pytest
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 from prunescope.baselines.material import baseline_key_material
 from prunescope.train import run
@@ -75,16 +75,31 @@ def _leaves(node: object, prefix: str = "") -> dict[str, object]:
     return {prefix: node}
 
 
+def config_changes(a: DictConfig, b: DictConfig, resolve: bool = True) -> dict[str, tuple[object, object]]:
+    """The dotted keys whose values differ between two composed configs, each with its ``(a, b)`` values."""
+    left = _leaves(OmegaConf.to_container(a, resolve=resolve))
+    right = _leaves(OmegaConf.to_container(b, resolve=resolve))
+    return {
+        key: (left.get(key), right.get(key))
+        for key in left.keys() | right.keys()
+        if left.get(key) != right.get(key)
+    }
+
+
+def script_candidates(script: str) -> dict[str, str]:
+    """The ``declare -A candidates=(...)`` map of a study script: candidate name -> its overrides (one string)."""
+    block = re.search(r"^declare -A candidates=\((.*?)^\)$", script, re.M | re.S)
+    assert block is not None, "the script declares no candidates=(...) map"
+    return dict(re.findall(r'^\s*\[(\w+)\]="([^"]*)"$', block.group(1), re.M))
+
+
 def test_half_width_vgg_study_is_the_quarter_width_one_wider_with_a_hold_out(make_cfg) -> None:
     """experiments/vgg16_cifar10/RESULTS.md's half-width rows and its round-2 rows differ only in width and baseline
     length: the half config is vgg16_cifar10_cpu with width_mult 0.5, the round-2 hold-out and round 3's 14 baseline
     epochs, nothing else (tags aside); the half-width scripts of round 2 pin its 40 epochs."""
     quarter = make_cfg("experiment=vgg16_cifar10_cpu", "pruning=pca_nci", small=False)
     half = make_cfg("experiment=vgg16_cifar10_cpu_half", "pruning=pca_nci", small=False)
-    a = _leaves(OmegaConf.to_container(quarter, resolve=False))
-    b = _leaves(OmegaConf.to_container(half, resolve=False))
-    changed = {key: (a.get(key), b.get(key)) for key in a.keys() | b.keys() if a.get(key) != b.get(key)}
-    assert changed == {
+    assert config_changes(quarter, half, resolve=False) == {
         "model.net.width_mult": (0.25, 0.5),
         "data.val_size": (0, 5000),
         "trainer.max_epochs": (40, 14),
@@ -113,9 +128,7 @@ def test_segnet_round_two_candidates_each_name_their_scope(make_cfg) -> None:
     """experiments/segnet_camvid/run_round2.sh: every fine-tune candidate names its scope (local, but e24_global),
     and the chosen e24 composes to the config's defaults, so a re-run's skip_completed finds its runs."""
     script = (EXPERIMENTS / "segnet_camvid" / "run_round2.sh").read_text()
-    block = re.search(r"^declare -A candidates=\((.*?)^\)$", script, re.M | re.S)
-    assert block is not None
-    candidates = dict(re.findall(r'^\s*\[(\w+)\]="([^"]*)"$', block.group(1), re.M))
+    candidates = script_candidates(script)
     order = re.search(r"^order=\(([^)]*)\)", script, re.M)
     assert order is not None and order.group(1).split() == list(candidates)
     configs = {
@@ -211,9 +224,7 @@ def test_segnet_round_three_adds_two_strategies_to_round_twos_e24_on_its_baselin
     round2 = (EXPERIMENTS / "segnet_camvid" / "run_round2.sh").read_text()
     assert script_array(script, "earlier") == script_array(round2, "order")
     assert script_array(script, "order") == ["${earlier[@]}", "e24_kdfeat", "e24_iter3"]
-    block = re.search(r"^declare -A candidates=\((.*?)^\)$", script, re.M | re.S)
-    assert block is not None
-    candidates = dict(re.findall(r'^\s*\[(\w+)\]="([^"]*)"$', block.group(1), re.M))
+    candidates = script_candidates(script)
     assert set(candidates) == {"e24", "e24_kdfeat", "e24_iter3"}
     common = script_array(script, "common")
     configs = {
@@ -224,18 +235,10 @@ def test_segnet_round_three_adds_two_strategies_to_round_twos_e24_on_its_baselin
     assert OmegaConf.to_container(configs["e24"], resolve=True) == OmegaConf.to_container(
         default, resolve=True
     )
-    e24 = _leaves(OmegaConf.to_container(configs["e24"], resolve=True))
-
-    def changed(name: str) -> dict[str, tuple[object, object]]:
-        own = _leaves(OmegaConf.to_container(configs[name], resolve=True))
-        return {
-            key: (own.get(key), e24.get(key))
-            for key in own.keys() | e24.keys()
-            if own.get(key) != e24.get(key)
-        }
-
-    assert changed("e24_kdfeat") == {"pruning.distill.feature_weight": (1.0, 0.0)}
-    assert changed("e24_iter3") == {
+    assert config_changes(configs["e24_kdfeat"], configs["e24"]) == {
+        "pruning.distill.feature_weight": (1.0, 0.0)
+    }
+    assert config_changes(configs["e24_iter3"], configs["e24"]) == {
         "pruning.schedule.steps": (3, 1),
         "pruning.schedule.at_epochs": ([0, 4, 8], None),
     }
@@ -264,8 +267,6 @@ def test_unet_round_three_runs_round_twos_e120_again_beside_e240(make_cfg) -> No
     assert OmegaConf.to_container(configs[120], resolve=True) == OmegaConf.to_container(
         e120_round2, resolve=True
     )
-    a = _leaves(OmegaConf.to_container(configs[120], resolve=True))
-    b = _leaves(OmegaConf.to_container(configs[240], resolve=True))
-    assert {key for key in a.keys() | b.keys() if a.get(key) != b.get(key)} == {"finetune_epochs"}
+    assert set(config_changes(configs[120], configs[240])) == {"finetune_epochs"}
     baseline_only = make_cfg("experiment=unet_camvid_layers_cpu", "pruning=none", small=False)
     assert baseline_key_material(baseline_only) == baseline_key_material(configs[240])

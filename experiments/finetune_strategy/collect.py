@@ -93,22 +93,25 @@ def _in_order(rows: list[dict], order: Sequence[str]) -> list[dict]:
     )
 
 
+def _typed(row: dict) -> dict:
+    """A ``candidates.csv`` row (strings, as ``csv.DictReader`` gives them) typed as :func:`candidate_rows` gives
+    it: names kept, ``seed`` an int, the figures floats, empty cells ``None``."""
+    return {
+        key: value
+        if key in ("candidate", "metric")
+        else None
+        if value in ("", None)
+        else int(value)
+        if key == "seed"
+        else float(value)
+        for key, value in row.items()
+    }
+
+
 def read_candidates(path: Path) -> list[dict]:
     """The rows of a ``candidates.csv`` this script wrote, typed as :func:`candidate_rows` gives them."""
     with Path(path).open(newline="", encoding="utf-8") as handle:
-        return [
-            {
-                key: value
-                if key in ("candidate", "metric")
-                else None
-                if value == ""
-                else int(value)
-                if key == "seed"
-                else float(value)
-                for key, value in row.items()
-            }
-            for row in csv.DictReader(handle)
-        ]
+        return [_typed(row) for row in csv.DictReader(handle)]
 
 
 def with_earlier(rows: list[dict], earlier: list[dict], order: Sequence[str]) -> list[dict]:
@@ -209,13 +212,7 @@ def candidate_cells(rows: list[dict]) -> tuple[list[str], list[list[str]]]:
     runs, validation and test quality (%), the test quality's change from the baseline (points), the test quality and
     Sp2PS before the fine-tune, the final Sp2PS, the fine-tune seconds (mean ± sample std over seeds) and which one is
     chosen (highest mean validation quality)."""
-    typed = [
-        {
-            key: (value if key in ("candidate", "metric") else None if value in ("", None) else float(value))
-            for key, value in row.items()
-        }
-        for row in rows
-    ]
+    typed = [_typed(row) for row in rows]
     for row in typed:
         row["delta"] = (
             None if row["test"] is None or row["baseline"] is None else row["test"] - row["baseline"]
